@@ -1,0 +1,3 @@
+from .complexity import COUNTING, count_macs, count_parameters
+
+__all__ = ['COUNTING', 'count_macs', 'count_parameters']

@@ -1,0 +1,43 @@
+"""Find and set up the OpenMMLab toolkit that a config belongs to."""
+import importlib
+
+from mmengine.config import Config
+
+# default_scope -> the package whose register_all_modules sets it up.
+TOOLKITS = {
+    'mmdet': 'mmdet.utils',
+    'mmseg': 'mmseg.utils',
+    'mmpretrain': 'mmpretrain.utils',
+}
+
+
+def toolkit_of(cfg: Config) -> str:
+    """The toolkit (default_scope) of ``cfg``, checked against the supported ones."""
+    scope = cfg.get('default_scope')
+    if scope not in TOOLKITS:
+        raise ValueError(f'config default_scope={scope!r} is not supported; allowed: '
+                         f'{sorted(TOOLKITS)} (set default_scope in the config, or inherit '
+                         'a base config of mmdet/mmseg/mmpretrain that sets it)')
+    return scope
+
+
+def setup_toolkit(cfg: Config) -> str:
+    """Import the config's toolkit, register its modules and make it the default
+    scope; import ``custom_imports``. Returns the scope name."""
+    scope = toolkit_of(cfg)
+    try:
+        utils = importlib.import_module(TOOLKITS[scope])
+    except ImportError as exc:
+        raise ImportError(f'this config needs {scope}, which is not installed ({exc}); '
+                          'run `bash tools/install.sh`') from exc
+    utils.register_all_modules(init_default_scope=True)
+    for name in (cfg.get('custom_imports') or {}).get('imports', []):
+        importlib.import_module(name)
+    return scope
+
+
+def build_model_from_config(cfg: Config):
+    """Build ``cfg.model`` in its toolkit's registry."""
+    setup_toolkit(cfg)
+    registry = importlib.import_module(f'{toolkit_of(cfg)}.registry').MODELS
+    return registry.build(cfg.model)

@@ -1,0 +1,31 @@
+"""ghostnetv2-mm: GhostNetV2 as an OpenMMLab 2.x backbone."""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r"__version__ = '([^']+)'",
+                    (HERE / 'ghostnetv2_mm' / 'version.py').read_text()).group(1)
+
+setup(
+    name='ghostnetv2-mm',
+    version=VERSION,
+    description='GhostNetV2 (DFC attention) backbone for mmdet, mmseg and mmpretrain',
+    long_description=(HERE / 'README.md').read_text(encoding='utf-8')
+    if (HERE / 'README.md').exists() else '',
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    python_requires='>=3.8',
+    packages=find_packages(include=['ghostnetv2_mm', 'ghostnetv2_mm.*']),
+    # The package itself imports only these three, so it loads in a detection-only or
+    # segmentation-only environment. mmcv is built from source by tools/install.sh.
+    install_requires=['torch>=1.8', 'mmengine>=0.8.0', 'mmcv>=2.0.0,<2.2.0'],
+    extras_require={
+        'det': ['mmdet==3.3.0'],
+        'seg': ['mmsegmentation==1.2.2', 'ftfy', 'regex'],
+        'cls': ['mmpretrain==1.2.0'],
+        'tests': ['pytest', 'hypothesis', 'timm', 'onnx', 'onnxruntime'],
+    },
+    zip_safe=False,
+)

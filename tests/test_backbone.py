@@ -1,0 +1,201 @@
+"""Behaviour of the GhostNetV2 backbone: outputs, freezing, norms, checkpointing."""
+import pytest
+import torch
+import torch.nn as nn
+
+from ghostnetv2_mm.models import GhostNetV2
+from ghostnetv2_mm.models.blocks import DFCAttention
+
+# Published channels per layer index 0-10 (stem, stages 0-8, final conv).
+CHANNELS = {
+    '1.0x': [16, 16, 24, 24, 40, 40, 80, 112, 160, 160, 960],
+    '1.3x': [20, 20, 32, 32, 52, 52, 104, 144, 208, 208, 1248],
+    '1.6x': [24, 24, 40, 40, 64, 64, 128, 180, 256, 256, 1536],
+}
+STRIDES = [2, 2, 4, 4, 8, 8, 16, 16, 32, 32, 32]
+
+
+@pytest.mark.parametrize('arch', ['1.0x', '1.3x', '1.6x'])
+def test_every_layer_has_the_published_channels_and_stride(arch):
+    model = GhostNetV2(arch, out_indices=tuple(range(11))).eval()
+    outs = model(torch.rand(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == CHANNELS[arch]
+    assert [64 // o.shape[-1] for o in outs] == STRIDES
+    assert list(model.layer_channels) == CHANNELS[arch]
+    assert list(model.layer_strides) == STRIDES
+
+
+def test_default_taps_are_the_last_block_of_each_stride():
+    model = GhostNetV2().eval()
+    assert model.out_indices == (3, 5, 7, 9)
+    assert model.out_channels == (24, 40, 112, 160)
+    outs = model(torch.rand(2, 3, 96, 128))
+    assert [tuple(o.shape) for o in outs] == [
+        (2, 24, 24, 32), (2, 40, 12, 16), (2, 112, 6, 8), (2, 160, 3, 4)]
+
+
+def test_negative_out_indices_count_from_the_end():
+    model = GhostNetV2(out_indices=(-1, 0))
+    assert model.out_indices == (10, 0)
+    outs = model.eval()(torch.rand(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == [16, 960]  # outputs follow network order
+
+
+def test_dfc_attention_is_in_every_bottleneck_but_the_first_two():
+    model = GhostNetV2()
+    bottlenecks = [b for i in range(1, 10) for b in getattr(model, f'layer{i}')]
+    assert len(bottlenecks) == 16
+    assert [b.ghost1.dfc is not None for b in bottlenecks] == [False] * 2 + [True] * 14
+    assert all(b.ghost2.dfc is None for b in bottlenecks)
+
+
+def test_dfc_blocks_and_kernel_size_are_configurable():
+    model = GhostNetV2(dfc_blocks=(0, 15), dfc_kernel_size=3)
+    bottlenecks = [b for i in range(1, 10) for b in getattr(model, f'layer{i}')]
+    assert [i for i, b in enumerate(bottlenecks) if b.ghost1.dfc is not None] == [0, 15]
+    assert bottlenecks[0].ghost1.dfc.horizontal.conv.kernel_size == (1, 3)
+    assert GhostNetV2(dfc_blocks=()).eval()(torch.rand(1, 3, 32, 32))[-1].shape[1] == 160
+
+
+def test_custom_stage_table_with_widen_factor():
+    table = [[[3, 16, 16, 0, 1]], [[3, 48, 24, 0, 2]], [[5, 96, 40, 0.25, 2]]]
+    model = GhostNetV2(table, widen_factor=0.5, out_indices=(0, 1, 2, 3, 4)).eval()
+    outs = model(torch.rand(1, 3, 32, 32))
+    assert [o.shape[1] for o in outs] == [8, 8, 12, 20, 48]
+    assert [o.shape[-1] for o in outs] == [16, 16, 8, 4, 4]
+
+
+@pytest.mark.parametrize('size', [(32, 32), (1, 1), (7, 13), (33, 65), (65, 31)])
+def test_small_and_odd_inputs_work(size):
+    # The reference crashes below 64x64 (2x2 average pool of a 1-pixel map).
+    model = GhostNetV2(out_indices=(10,)).eval()
+    out = model(torch.rand(1, 3, *size))[0]
+    expected = [s for s in size]
+    for _ in range(5):  # five stride-2 layers, each ceil-halving (k odd, pad k//2)
+        expected = [(s + 1) // 2 for s in expected]
+    assert tuple(out.shape[-2:]) == tuple(expected)
+    assert torch.isfinite(out).all()
+
+
+def test_dfc_gate_on_one_pixel_side_skips_pooling_along_that_side():
+    dfc = DFCAttention(4, 4).eval()
+    x = torch.rand(1, 4, 1, 6)
+    pooled = DFCAttention.downsample(x)
+    assert pooled.shape[-2:] == (1, 3)
+    torch.testing.assert_close(pooled, x.reshape(1, 4, 1, 3, 2).mean(-1))
+    assert dfc(x, (1, 6)).shape == (1, 4, 1, 6)
+
+
+@pytest.mark.parametrize('strides,dilations,output_stride', [
+    ((1, 2, 1, 2, 1, 2, 1, 1, 1), (1, 1, 1, 1, 1, 1, 1, 2, 2), 16),
+    ((1, 2, 1, 2, 1, 1, 1, 1, 1), (1, 1, 1, 1, 1, 2, 2, 4, 4), 8),
+])
+def test_dilated_backbone_keeps_resolution(strides, dilations, output_stride):
+    model = GhostNetV2(strides=strides, dilations=dilations, out_indices=(3, 5, 7, 9, 10)).eval()
+    outs = model(torch.rand(1, 3, 64, 64))
+    assert outs[-1].shape[-1] == 64 // output_stride
+    assert outs[-2].shape[-1] == 64 // output_stride
+    # Same parameters as the undilated model: pretrained weights load unchanged.
+    plain = GhostNetV2(out_indices=(3, 5, 7, 9, 10))
+    assert {k: v.shape for k, v in model.state_dict().items()} == \
+        {k: v.shape for k, v in plain.state_dict().items()}
+
+
+def test_dilation_is_applied_after_the_removed_stride():
+    model = GhostNetV2(strides=(1, 2, 1, 2, 1, 1, 1, 1, 1),
+                       dilations=(1, 1, 1, 1, 1, 2, 2, 4, 4))
+    first = model.layer6[0]  # stage 5: its stride-2 depthwise conv became stride 1
+    assert first.conv_dw.conv.stride == (1, 1)
+    assert first.conv_dw.conv.dilation == (1, 1)  # the layer that had the stride
+    assert first.ghost2.cheap_operation.conv.dilation == (2, 2)  # layers after it
+    assert model.layer7[0].ghost1.dfc.horizontal.conv.dilation == (1, 2)
+    assert model.layer9[1].ghost1.cheap_operation.conv.dilation == (4, 4)
+
+
+@pytest.mark.parametrize('frozen_stages', [0, 4, 10])
+def test_frozen_stages_get_no_gradients_and_stay_frozen_in_train(frozen_stages):
+    model = GhostNetV2(frozen_stages=frozen_stages, out_indices=(10,))
+    model.train()
+    model(torch.rand(2, 3, 32, 32))[0].sum().backward()
+    for i in range(11):
+        layer = getattr(model, f'layer{i}')
+        frozen = i <= frozen_stages
+        for p in layer.parameters():
+            assert p.requires_grad is not frozen
+            assert (p.grad is None) is frozen
+        for m in layer.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                assert m.training is not frozen
+
+
+def test_frozen_stage_bn_statistics_do_not_change_in_training():
+    model = GhostNetV2(frozen_stages=1).train()
+    before = model.layer1[0].ghost1.primary_conv.bn.running_mean.clone()
+    model(torch.rand(2, 3, 32, 32))
+    torch.testing.assert_close(model.layer1[0].ghost1.primary_conv.bn.running_mean, before)
+    assert not torch.equal(model.layer2[0].ghost1.primary_conv.bn.running_mean,
+                           torch.zeros_like(before[:1]).expand_as(
+                               model.layer2[0].ghost1.primary_conv.bn.running_mean))
+
+
+def test_norm_eval_keeps_bn_statistics_while_training():
+    model = GhostNetV2(norm_eval=True).train()
+    stats = {k: v.clone() for k, v in model.state_dict().items() if 'running' in k}
+    model(torch.rand(2, 3, 32, 32))
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in stats.items())
+    assert all(not m.training for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    assert model.training
+
+
+def test_without_norm_eval_bn_statistics_update():
+    model = GhostNetV2(norm_eval=False).train()
+    before = model.layer0.bn.running_mean.clone()
+    model(torch.rand(2, 3, 32, 32))
+    assert not torch.equal(model.layer0.bn.running_mean, before)
+
+
+def test_with_cp_gives_the_same_outputs_and_gradients():
+    torch.manual_seed(0)
+    plain = GhostNetV2(out_indices=(5, 9))
+    checkpointed = GhostNetV2(out_indices=(5, 9), with_cp=True)
+    checkpointed.load_state_dict(plain.state_dict())
+    x = torch.rand(2, 3, 64, 64)
+    results = []
+    for model in (plain.train(), checkpointed.train()):
+        model.zero_grad()
+        outs = model(x.clone().requires_grad_())
+        sum(o.square().mean() for o in outs).backward()
+        results.append((outs, {n: p.grad.clone() for n, p in model.named_parameters()}))
+    for a, b in zip(results[0][0], results[1][0]):
+        torch.testing.assert_close(a, b)
+    for name, grad in results[0][1].items():
+        torch.testing.assert_close(grad, results[1][1][name], msg=name)
+
+
+@pytest.mark.parametrize('norm_cfg,norm_type', [
+    (dict(type='BN'), nn.BatchNorm2d),
+    (dict(type='GN', num_groups=4), nn.GroupNorm),
+])
+def test_norm_cfg_selects_the_normalisation(norm_cfg, norm_type):
+    model = GhostNetV2(norm_cfg=norm_cfg)
+    assert isinstance(model.layer0.bn if norm_type is nn.BatchNorm2d else model.layer0.gn,
+                      norm_type)
+    outs = model.train()(torch.rand(2, 3, 32, 32))
+    assert torch.isfinite(outs[-1]).all()
+
+
+def test_syncbn_builds_and_converts():
+    model = GhostNetV2(norm_cfg=dict(type='SyncBN'))
+    assert isinstance(model.layer0.bn, nn.SyncBatchNorm)
+    # SyncBN needs a process group to train; in eval it is a plain BN.
+    assert model.eval()(torch.rand(1, 3, 32, 32))[-1].shape[1] == 160
+
+
+def test_act_cfg_selects_the_activation():
+    model = GhostNetV2(act_cfg=dict(type='HSwish'))
+    assert type(model.layer0.activate).__name__ in ('HSwish', 'Hardswish')
+
+
+def test_pretrained_argument_becomes_a_pretrained_init_cfg():
+    model = GhostNetV2(pretrained='some/file.pth')
+    assert model.init_cfg == dict(type='Pretrained', checkpoint='some/file.pth')

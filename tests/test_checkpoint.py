@@ -1,0 +1,185 @@
+"""Official/timm weights convert, load strictly, and checkpoints are data only."""
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ghostnetv2_mm.checkpoint import (CheckpointError, convert_reference_state_dict,
+                                      load_checkpoint_file, save_checkpoint_file)
+from ghostnetv2_mm.checkpoint.conversion_job import convert_checkpoint_file
+from ghostnetv2_mm.models import GhostNetV2
+
+from conftest import ROOT, randomise_bn
+
+timm = pytest.importorskip('timm')
+
+TIMM_NAMES = {'1.0x': 'ghostnetv2_100', '1.3x': 'ghostnetv2_130', '1.6x': 'ghostnetv2_160'}
+
+
+def official_state_dict(arch='1.0x', with_profiler_counters=True):
+    """A state dict in the exact layout of ck_ghostnetv2_*.pth.tar, including the
+    thop counters that the official files carry on every module."""
+    model = randomise_bn(timm.create_model(TIMM_NAMES[arch], pretrained=False))
+    state = dict(model.state_dict())
+    if with_profiler_counters:
+        for name, _ in model.named_modules():
+            prefix = f'{name}.' if name else ''
+            state[f'{prefix}total_ops'] = torch.zeros(1, dtype=torch.float64)
+            state[f'{prefix}total_params'] = torch.zeros(1, dtype=torch.float64)
+    return model.eval(), state
+
+
+@pytest.fixture(scope='module')
+def official_file(tmp_path_factory):
+    model, state = official_state_dict()
+    path = tmp_path_factory.mktemp('official') / 'ck_ghostnetv2_10.pth.tar'
+    torch.save({'state_dict': state}, path)
+    return model, str(path)
+
+
+def test_reference_layout_has_764_weight_entries_and_all_are_placed():
+    _, state = official_state_dict(with_profiler_counters=False)
+    assert len(state) == 764
+    result = convert_reference_state_dict(state)
+    assert result.unplaced == []
+    assert len(result.state_dict) == 764
+
+
+def test_profiler_counters_are_dropped_and_reported():
+    _, state = official_state_dict()
+    result = convert_reference_state_dict(state)
+    assert result.unplaced == []
+    assert len(result.profiler_counters) > 300
+    assert all(k.endswith(('total_ops', 'total_params')) for k in result.profiler_counters)
+
+
+@pytest.mark.parametrize('arch', ['1.0x', '1.3x', '1.6x'])
+def test_converter_writes_a_classifier_that_reproduces_the_reference(arch, tmp_path):
+    reference, state = official_state_dict(arch)
+    src, dst = tmp_path / 'official.pth.tar', tmp_path / 'converted.pth'
+    torch.save(state, src)  # a bare state dict, as some official files are
+    report = convert_checkpoint_file(str(src), str(dst))
+    assert report.arch == arch and report.problems == []
+
+    import ghostnetv2_mm.models.cls_head  # noqa: F401
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')
+    width = {'1.0x': 960, '1.3x': 1248, '1.6x': 1536}[arch]
+    model = MODELS.build(dict(
+        type='ImageClassifier',
+        backbone=dict(type='GhostNetV2', arch=arch, out_indices=(10,)),
+        neck=dict(type='GhostNetV2ClsNeck', in_channels=width),
+        head=dict(type='GhostNetV2ClsHead', num_classes=1000))).eval()
+    missing, unexpected = model.load_state_dict(
+        load_checkpoint_file(dst)['state_dict'], strict=True)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        assert (model(x, mode='tensor') - reference(x)).abs().max() < 1e-5
+
+
+def test_converter_cli_writes_a_backbone_only_checkpoint(official_file, tmp_path):
+    reference, src = official_file
+    dst = tmp_path / 'backbone.pth'
+    out = subprocess.run([sys.executable, 'tools/model_converters/ghostnetv2_to_mm.py',
+                          src, str(dst), '--backbone-only'], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    assert 'arch 1.0x' in out and 'profiler counters' in out
+    state = load_checkpoint_file(dst)['state_dict']
+    GhostNetV2(out_indices=(10,)).load_state_dict(state, strict=True)
+
+
+def test_converter_refuses_a_partial_checkpoint_and_writes_nothing(tmp_path):
+    _, state = official_state_dict()
+    del state['blocks.6.3.ghost1.short_conv.2.weight']
+    state['blocks.6.3.mystery.weight'] = torch.zeros(3)
+    src, dst = tmp_path / 'broken.pth.tar', tmp_path / 'out.pth'
+    torch.save(state, src)
+    with pytest.raises(CheckpointError) as info:
+        convert_checkpoint_file(str(src), str(dst))
+    assert 'blocks.6.3.mystery.weight' in str(info.value)
+    assert 'layer7.3.ghost1.dfc.horizontal.conv.weight' in str(info.value)
+    assert not dst.exists()
+    result = subprocess.run([sys.executable, 'tools/model_converters/ghostnetv2_to_mm.py',
+                             str(src), str(dst)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1 and 'refusing to write a partial' in result.stderr
+    assert not dst.exists()
+    report = convert_checkpoint_file(str(src), str(dst), allow_partial=True)
+    assert dst.exists() and report.problems
+
+
+def test_init_cfg_pretrained_loads_an_official_file_directly(official_file):
+    reference, path = official_file
+    model = GhostNetV2(out_indices=(10,), init_cfg=dict(type='Pretrained', checkpoint=path))
+    model.init_weights()
+    model.eval()
+    x = torch.randn(1, 3, 96, 128)
+    with torch.no_grad():
+        assert (model(x)[0] - reference.forward_features(x)).abs().max() < 1e-5
+
+
+def test_init_cfg_pretrained_with_prefix_loads_a_classifier_checkpoint(official_file, tmp_path):
+    reference, src = official_file
+    dst = tmp_path / 'cls.pth'
+    convert_checkpoint_file(src, str(dst))
+    model = GhostNetV2(out_indices=(10,), init_cfg=dict(
+        type='Pretrained', checkpoint=str(dst), prefix='backbone.'))
+    model.init_weights()
+    expected = load_checkpoint_file(dst)['state_dict']
+    torch.testing.assert_close(model.layer10.conv.weight, expected['backbone.layer10.conv.weight'])
+
+
+def test_pretrained_of_another_width_is_refused_and_nothing_is_loaded(official_file):
+    _, path = official_file
+    model = GhostNetV2('1.3x', init_cfg=dict(type='Pretrained', checkpoint=path))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(CheckpointError, match='with another shape'):
+        model.init_weights()
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_missing_pretrained_file_says_how_to_get_the_official_weights(tmp_path):
+    model = GhostNetV2(init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'nope.pth')))
+    with pytest.raises(FileNotFoundError, match='huawei-noah/Efficient-AI-Backbones'):
+        model.init_weights()
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ('echo pwned > "$GHOSTNETV2_MM_EVIL_MARK"',))
+
+
+def test_checkpoint_with_a_pickled_callable_is_refused_and_nothing_runs(tmp_path, monkeypatch):
+    mark = tmp_path / 'ran'
+    monkeypatch.setenv('GHOSTNETV2_MM_EVIL_MARK', str(mark))
+    path = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {'w': torch.zeros(1)}, 'payload': _Evil()}, path)
+    with pytest.raises(CheckpointError, match='not plain data'):
+        load_checkpoint_file(path)
+    assert not mark.exists()
+
+
+def test_truncated_checkpoint_gives_an_error_naming_the_file(tmp_path):
+    path = tmp_path / 'cut.pth'
+    save_checkpoint_file({'w': torch.rand(1000)}, path)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(CheckpointError, match='cut.pth.*truncated or corrupted'):
+        load_checkpoint_file(path)
+
+
+def test_save_replaces_the_old_file_only_when_the_new_one_is_complete(tmp_path, monkeypatch):
+    path = tmp_path / 'ckpt.pth'
+    save_checkpoint_file({'w': torch.ones(3)}, path)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise pickle.PicklingError('boom')
+
+    with pytest.raises(Exception):
+        save_checkpoint_file({'w': Unpicklable()}, path)
+    torch.testing.assert_close(load_checkpoint_file(path)['w'], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ['ckpt.pth']

@@ -1,0 +1,60 @@
+"""Numerical parity with the reference GhostNetV2 (timm's implementation, which uses
+the reference's module names and is numerically identical to it, is the oracle)."""
+import pytest
+import torch
+
+from ghostnetv2_mm.checkpoint import convert_reference_state_dict
+from ghostnetv2_mm.models import GhostNetV2, GhostNetV2ClsNeck
+
+from conftest import randomise_bn
+
+timm = pytest.importorskip('timm')
+
+TIMM_NAMES = {'1.0x': 'ghostnetv2_100', '1.3x': 'ghostnetv2_130', '1.6x': 'ghostnetv2_160'}
+
+
+def make_pair(arch):
+    reference = timm.create_model(TIMM_NAMES[arch], pretrained=False)
+    randomise_bn(reference).eval()
+    converted = convert_reference_state_dict(reference.state_dict())
+    assert not converted.unplaced
+    ours = GhostNetV2(arch, out_indices=tuple(range(11))).eval()
+    ours.load_state_dict(converted.section('backbone.'), strict=True)
+    neck = GhostNetV2ClsNeck(ours.layer_channels[-1]).eval()
+    neck.load_state_dict(converted.section('neck.'), strict=True)
+    fc = torch.nn.Linear(1280, 1000).eval()
+    fc.load_state_dict(converted.section('head.fc.'), strict=True)
+    return reference, ours, neck, fc
+
+
+def reference_stage_outputs(reference, x):
+    outs = [reference.act1(reference.bn1(reference.conv_stem(x)))]
+    for stage in reference.blocks:
+        outs.append(stage(outs[-1]))
+    return outs
+
+
+@pytest.mark.parametrize('arch', ['1.0x', '1.3x', '1.6x'])
+@pytest.mark.parametrize('size', [(224, 224), (256, 320)])
+def test_every_stage_and_the_logits_match_the_reference(arch, size):
+    reference, ours, neck, fc = make_pair(arch)
+    x = torch.randn(1, 3, *size)
+    with torch.no_grad():
+        expected = reference_stage_outputs(reference, x)
+        got = ours(x)
+        for i, (a, b) in enumerate(zip(got, expected)):
+            assert a.shape == b.shape, i
+            assert (a - b).abs().max() < 1e-5, f'layer{i}: {(a - b).abs().max()}'
+        logits = fc(neck(got)[0])
+        ref_logits = reference(x)
+    assert (logits - ref_logits).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize('arch', ['1.0x', '1.3x', '1.6x'])
+def test_detection_sized_input_matches_the_reference(arch):
+    reference, ours, _, _ = make_pair(arch)
+    x = torch.randn(1, 3, 800, 1216)
+    with torch.no_grad():
+        expected = reference.forward_features(x)
+        got = ours(x)[-1]
+    assert (got - expected).abs().max() < 1e-5

@@ -1,0 +1,81 @@
+#!/usr/bin/env python
+"""Parameters and MACs of a GhostNetV2 backbone/classifier or of a config's model.
+
+    python tools/analysis/get_flops.py --arch 1.0x --classifier --shape 224
+    python tools/analysis/get_flops.py --arch 1.3x --shape 800 1216
+    python tools/analysis/get_flops.py configs/retinanet_ghostnetv2_coco.py --shape 800 1216
+
+Counting: multiply-accumulates of convolutions and linear layers only. BatchNorm is
+excluded (it folds into the convolution before it), as the GhostNetV2 paper counts
+(167.0 M for 1.0x at 224). thop-style counters that include BN report ~186 M.
+"""
+import argparse
+import sys
+import os
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from ghostnetv2_mm.models import ARCH_WIDTHS, GhostNetV2, GhostNetV2ClsNeck  # noqa: E402
+from ghostnetv2_mm.utils import COUNTING, count_macs, count_parameters  # noqa: E402
+
+
+class Classifier(torch.nn.Module):
+    """The reference classifier: backbone, conv head, linear (dropout is free)."""
+
+    def __init__(self, arch, num_classes=1000):
+        super().__init__()
+        self.backbone = GhostNetV2(arch, out_indices=(10,))
+        self.neck = GhostNetV2ClsNeck(self.backbone.layer_channels[-1])
+        self.fc = torch.nn.Linear(1280, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.neck(self.backbone(x))[0])
+
+
+class TensorMode(torch.nn.Module):
+    """Runs an OpenMMLab model's plain tensor forward (no pre/post-processing)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x, mode='tensor')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Params and MACs (conv + linear).')
+    parser.add_argument('config', nargs='?', help='a config file (else --arch)')
+    parser.add_argument('--arch', default='1.0x', choices=sorted(ARCH_WIDTHS))
+    parser.add_argument('--classifier', action='store_true',
+                        help='with --arch: the full ImageNet classifier, not the backbone')
+    parser.add_argument('--shape', type=int, nargs='+', default=[224],
+                        help='input size: H (square) or H W')
+    args = parser.parse_args(argv)
+    if len(args.shape) not in (1, 2) or min(args.shape) < 1:
+        parser.error(f'--shape {args.shape}: give one or two positive sizes (H, or H W)')
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    h, w = (args.shape * 2)[:2]
+    if args.config:
+        from mmengine.config import Config
+        from ghostnetv2_mm.utils.toolkit import build_model_from_config
+        model, what = TensorMode(build_model_from_config(Config.fromfile(args.config))), args.config
+    elif args.classifier:
+        model, what = Classifier(args.arch), f'GhostNetV2 {args.arch} classifier'
+    else:
+        model, what = GhostNetV2(args.arch, out_indices=(10,)), f'GhostNetV2 {args.arch} backbone'
+    macs, per_type = count_macs(model, torch.rand(1, 3, h, w))
+    print(f'{what} at input 1x3x{h}x{w}')
+    print(f'  params: {count_parameters(model):,}')
+    print(f'  MACs:   {macs / 1e6:.1f} M  ({", ".join(f"{k} {v / 1e6:.1f} M" for k, v in per_type.items())})')
+    print(f'  counting: {COUNTING}')
+
+
+if __name__ == '__main__':
+    main()

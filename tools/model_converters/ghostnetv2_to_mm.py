@@ -1,0 +1,43 @@
+#!/usr/bin/env python
+"""Convert official GhostNetV2 weights (ck_ghostnetv2_{10,13,16}.pth.tar) or a timm
+ghostnetv2_* state dict into a ghostnetv2-mm checkpoint.
+
+    python tools/model_converters/ghostnetv2_to_mm.py ck_ghostnetv2_10.pth.tar \\
+        checkpoints/ghostnetv2_1.0x_in1k.pth                   # mmpretrain classifier
+    python tools/model_converters/ghostnetv2_to_mm.py ck_ghostnetv2_10.pth.tar \\
+        checkpoints/ghostnetv2_1.0x_backbone.pth --backbone-only  # for mmdet / mmseg
+
+Every key that cannot be placed is reported, and nothing is written unless all of the
+model's weights were found (override with --allow-partial).
+"""
+import argparse
+import sys
+
+from ghostnetv2_mm.checkpoint import CheckpointError
+from ghostnetv2_mm.checkpoint.conversion_job import convert_checkpoint_file
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('src', help='official .pth.tar or timm state dict')
+    parser.add_argument('dst', help='output .pth')
+    parser.add_argument('--backbone-only', action='store_true',
+                        help='write only the backbone weights (bare keys)')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='write even if some keys could not be placed or are missing')
+    args = parser.parse_args(argv)
+    try:
+        report = convert_checkpoint_file(args.src, args.dst, args.backbone_only,
+                                         args.allow_partial)
+    except (CheckpointError, FileNotFoundError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    print(f'arch {report.arch}: wrote {report.written} tensors to {args.dst}')
+    print(f'dropped {report.profiler_counters} profiler counters (total_ops/total_params)')
+    for problem in report.problems:
+        print(f'WARNING (--allow-partial): {problem}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,81 @@
+#!/usr/bin/env python
+"""Evaluate a checkpoint with any ghostnetv2-mm (or mmdet/mmseg/mmpretrain) config.
+
+    python tools/test.py configs/retinanet_ghostnetv2_coco.py work_dirs/x/epoch_12.pth
+    python tools/test.py CONFIG CKPT --work-dir DIR --show-dir vis --cfg-options ...
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.config import Config, DictAction  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where the evaluation logs go')
+    parser.add_argument('--show-dir', help='save images with predictions drawn here '
+                        '(relative to the work dir\'s timestamped folder)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def enable_visualisation(cfg, show_dir, scope):
+    hooks = cfg.default_hooks
+    if scope == 'mmdet' and 'visualization' in hooks:
+        hooks.visualization.update(draw=True, test_out_dir=show_dir)
+    elif scope == 'mmseg' and 'visualization' in hooks:
+        hooks.visualization.update(draw=True)
+        cfg.visualizer.save_dir = show_dir
+    else:
+        sys.exit(f'error: --show-dir is not supported for {scope} configs')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not osp.isfile(args.config):
+        sys.exit(f'error: config file {args.config!r} not found')
+    if not osp.isfile(args.checkpoint):
+        sys.exit(f'error: checkpoint {args.checkpoint!r} not found')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    # The checkpoint provides every weight: skip loading ImageNet weights first.
+    if cfg.get('model', {}).get('backbone', {}).get('init_cfg') is not None:
+        cfg.model.backbone.init_cfg = None
+
+    from ghostnetv2_mm.utils.preflight import check_datasets
+    from ghostnetv2_mm.utils.toolkit import setup_toolkit
+    scope = setup_toolkit(cfg)
+    import ghostnetv2_mm  # noqa: F401
+    problem = check_datasets(cfg, splits=('test',))
+    if problem:
+        sys.exit(f'error: {problem}')
+    if args.show_dir:
+        enable_visualisation(cfg, args.show_dir, scope)
+
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    print('metrics: ' + ', '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
+                                  for k, v in metrics.items()))
+
+
+if __name__ == '__main__':
+    main()
