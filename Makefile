@@ -15,4 +15,4 @@ demo: install
 	$(PYTHON) tools/misc/print_feature_shapes.py
 
 test: install-tests
-	$(PYTHON) -m pytest tests
+	$(PYTHON) -m pytest -q tests
