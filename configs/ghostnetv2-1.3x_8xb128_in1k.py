@@ -1,0 +1,4 @@
+# GhostNetV2 1.3x (published: 76.9 top-1); same recipe as 1.0x.
+#   python tools/test.py configs/ghostnetv2-1.3x_8xb128_in1k.py ck_ghostnetv2_13.pth.tar
+_base_ = './ghostnetv2-1.0x_8xb128_in1k.py'
+model = dict(backbone=dict(arch='1.3x'), neck=dict(in_channels=1248))
