@@ -2,6 +2,8 @@
 # Distributed training with PyTorch's torchrun.
 #   bash tools/dist_train.sh CONFIG GPUS [train.py options]
 # Several machines: set NNODES, NODE_RANK, MASTER_ADDR (and PORT) on each.
+# PYTHON selects the interpreter (default: python). Without CUDA the processes use
+# the gloo backend on CPU (GPUS = number of processes).
 set -euo pipefail
 CONFIG=$1
 GPUS=$2
@@ -11,7 +13,7 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHONPATH="$ROOT:${PYTHONPATH:-}" \
-python -m torch.distributed.run \
+"${PYTHON:-python}" -m torch.distributed.run \
     --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
     --nproc_per_node="$GPUS" --master_port="$PORT" \
     "$ROOT/tools/train.py" "$CONFIG" --launcher pytorch "${@:3}"

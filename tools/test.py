@@ -60,11 +60,12 @@ def main(argv=None):
     if cfg.get('model', {}).get('backbone', {}).get('init_cfg') is not None:
         cfg.model.backbone.init_cfg = None
 
-    from ghostnetv2_mm.utils.preflight import check_datasets
+    from ghostnetv2_mm.utils.preflight import check_datasets, setup_launcher
     from ghostnetv2_mm.utils.toolkit import setup_toolkit
     scope = setup_toolkit(cfg)
-    import ghostnetv2_mm  # noqa: F401
-    problem = check_datasets(cfg, splits=('test',))
+    import ghostnetv2_mm  # noqa: F401  (safe checkpoint loading)
+    from ghostnetv2_mm.checkpoint import CheckpointError
+    problem = check_datasets(cfg, splits=('test',)) or setup_launcher(cfg)
     if problem:
         sys.exit(f'error: {problem}')
     if args.show_dir:
@@ -72,9 +73,20 @@ def main(argv=None):
 
     from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
-    print('metrics: ' + ', '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
-                                  for k, v in metrics.items()))
+    try:
+        metrics = runner.test()
+    except CheckpointError as exc:
+        sys.exit(f'error: {exc}')
+    if runner.rank == 0:
+        print(format_metrics(metrics), flush=True)
+
+
+def format_metrics(metrics) -> str:
+    if not metrics:
+        return ('metrics: none (the evaluator returned nothing; e.g. a detector that '
+                'predicted no boxes above test_cfg.score_thr)')
+    return 'metrics: ' + ', '.join(
+        f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}' for k, v in metrics.items())
 
 
 if __name__ == '__main__':

@@ -26,7 +26,8 @@ def parse_args(argv=None):
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from CKPT, or from the latest checkpoint in the '
                         'work dir when no CKPT is given')
-    parser.add_argument('--amp', action='store_true', help='mixed precision (CUDA)')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision (AmpOptimWrapper; needs a CUDA GPU)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate with the total batch size')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -70,13 +71,20 @@ def build_config(args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
-    from ghostnetv2_mm.utils.preflight import check_datasets, check_pretrained
+    from ghostnetv2_mm.utils.preflight import (check_datasets, check_pretrained,
+                                               setup_launcher)
     from ghostnetv2_mm.utils.toolkit import setup_toolkit
     setup_toolkit(cfg)
     import ghostnetv2_mm  # noqa: F401  (safe checkpoint loading, also for --resume)
+    from ghostnetv2_mm.checkpoint import CheckpointError
+    if args.resume not in (None, 'auto') and '://' not in args.resume \
+            and not osp.isfile(args.resume):
+        sys.exit(f'error: --resume: checkpoint {args.resume!r} not found')
     problem = check_datasets(cfg, splits=('train', 'val'))
     if problem is None and not cfg.get('resume'):
         problem = check_pretrained(cfg)
+    if problem is None:
+        problem = setup_launcher(cfg)
     if problem:
         sys.exit(f'error: {problem}')
 
@@ -84,7 +92,12 @@ def main(argv=None):
     from mmengine.runner import Runner
     runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg
               else RUNNERS.build(cfg))
-    runner.train()
+    try:
+        runner.train()
+    except CheckpointError as exc:
+        # --resume / load_from / a Pretrained init_cfg named a file that is not a
+        # loadable checkpoint (corrupted, or carrying code): stop before training.
+        sys.exit(f'error: {exc}')
 
 
 if __name__ == '__main__':

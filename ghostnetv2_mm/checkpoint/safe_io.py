@@ -25,24 +25,60 @@ class CheckpointError(RuntimeError):
     """A checkpoint file that cannot (or must not) be loaded."""
 
 
+# What a checkpoint written by mmengine 0.10.x's Runner.save_checkpoint references
+# besides tensors and builtin containers, as reported by
+# torch.serialization.get_unsafe_globals_in_checkpoint on a real checkpoint
+# (tests/test_tools.py checks the list against a fresh one):
+#   numpy.ndarray, numpy.dtype, numpy.core.multiarray._reconstruct,
+#   numpy.core.multiarray.scalar      (message hub: log scalars and runtime info)
+#   mmengine.logging.history_buffer.HistoryBuffer  (message hub: log scalars)
+#   builtins.getattr   (HistoryBuffer pickles its statistics methods as
+#                       getattr(HistoryBuffer, 'mean'), ...; see _history_buffer_method)
+# Unpickling a numpy dtype also BUILDs an instance of its class (numpy.dtypes.
+# Float64DType, ...; numpy >= 1.25), which the unpickler allows only for listed types.
+HISTORY_BUFFER_STATISTICS = ('current', 'max', 'mean', 'min')
+
+
+def _history_buffer_method(obj, name):
+    """Stand-in for ``builtins.getattr`` while loading a checkpoint.
+
+    mmengine's ``HistoryBuffer.__getstate__`` stores its statistics methods, which
+    pickle as ``getattr(HistoryBuffer, 'min')`` etc. A real ``getattr`` would let a
+    crafted file walk from any allowed object to ``__globals__`` and ``eval``, so only
+    exactly those four lookups resolve (to the functions on the class, which the
+    unpickler cannot call); anything else refuses the file.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if obj is HistoryBuffer and name in HISTORY_BUFFER_STATISTICS:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'Unsupported global: getattr({getattr(obj, "__name__", type(obj).__name__)}, '
+        f'{name!r}) is not a lookup mmengine checkpoints make')
+
+
 def _allowed_globals() -> List:
-    """Non-tensor classes an mmengine/torch checkpoint may contain, by name."""
+    """Non-tensor objects an mmengine/torch checkpoint may reference, by name.
+
+    Entries are objects, or ``(object, 'module.name')`` pairs where the name in the
+    file differs from the object's own (numpy 1.x files read under numpy 2, whose
+    ``numpy.core`` became ``numpy._core``; the restricted ``getattr``).
+    """
     import numpy as np
-    allowed = [np.ndarray, np.dtype, np.core.multiarray._reconstruct,
-               np.core.multiarray.scalar]
-    # numpy >= 1.25 pickles dtypes as instances of these per-type classes.
+    try:
+        multiarray = np._core.multiarray  # numpy >= 2
+    except AttributeError:
+        multiarray = np.core.multiarray
+    allowed = [np.ndarray, np.dtype, (_history_buffer_method, 'builtins.getattr')]
     dtypes = getattr(np, 'dtypes', None)
-    if dtypes is not None:
+    if dtypes is not None:  # the classes of dtype instances (Float64DType, ...)
         allowed += [getattr(dtypes, name) for name in dir(dtypes) if name.endswith('DType')]
+    for package in ('numpy.core', 'numpy._core'):
+        allowed += [(multiarray._reconstruct, f'{package}.multiarray._reconstruct'),
+                    (multiarray.scalar, f'{package}.multiarray.scalar')]
     try:
         from mmengine.logging.history_buffer import HistoryBuffer
         allowed.append(HistoryBuffer)
     except ImportError:  # pragma: no cover - mmengine is a dependency
-        pass
-    try:
-        from mmengine.config.config import ConfigDict
-        allowed.append(ConfigDict)
-    except ImportError:  # pragma: no cover
         pass
     return allowed
 
@@ -72,7 +108,8 @@ def load_checkpoint_file(path, map_location='cpu'):
         message = str(exc)
         if 'Weights only load failed' in message or 'Unsupported global' in message:
             detail = next((line.strip() for line in message.splitlines()
-                           if 'Unsupported global' in line or 'GLOBAL' in line), message)
+                           if 'Unsupported global' in line or 'GLOBAL' in line
+                           or 'Can only build' in line), message)
             raise CheckpointError(
                 f'refused to load checkpoint {path!r}: it references a Python object '
                 f'that is not plain data ({detail}). Checkpoints are loaded as data only; '
@@ -85,6 +122,12 @@ def load_checkpoint_file(path, map_location='cpu'):
                               f'corrupted ({type(exc).__name__}: {exc})') from None
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(data: bytes, path) -> None:
     """Write ``data`` to ``path`` so that ``path`` is either the old file or the
     complete new one, never a half-written file (write to a temp file, fsync, rename).
@@ -92,12 +135,19 @@ def atomic_write_bytes(data: bytes, path) -> None:
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.pth', dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.tmp-', dir=directory)
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp makes the file private (0600); give it the mode a plain open()
+        # would have (or the mode of the file it replaces).
+        try:
+            mode = os.stat(path).st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o666 & ~_umask()
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -113,11 +163,34 @@ def save_checkpoint_file(obj, path) -> None:
     atomic_write_bytes(buffer.getvalue(), path)
 
 
+def _as_project_layout(checkpoint, filename):
+    """Official/timm GhostNetV2 files, given to mmengine as ``load_from`` or to
+    tools/test.py, are renamed to this project's classifier layout; otherwise
+    mmengine's non-strict loading would report "unexpected keys" and leave every
+    weight random. Any other checkpoint is returned unchanged."""
+    from .convert import convert_reference_state_dict, is_reference_layout, unwrap_state_dict
+    try:
+        state_dict = unwrap_state_dict(checkpoint)
+    except TypeError:
+        return checkpoint
+    if not is_reference_layout(state_dict):
+        return checkpoint
+    converted = convert_reference_state_dict(state_dict)
+    if converted.unplaced:
+        raise CheckpointError(
+            f'{filename!r} looks like an official/timm GhostNetV2 checkpoint, but '
+            f'{len(converted.unplaced)} key(s) could not be placed: '
+            + ', '.join(converted.unplaced[:8]))
+    return {'state_dict': converted.state_dict,
+            'meta': {'converted_from': 'GhostNetV2 reference layout'}}
+
+
 _HOOKS_INSTALLED = False
 
 
 def install_mmengine_hooks() -> None:
-    """Make mmengine read local checkpoints safely and write them atomically.
+    """Make mmengine read local checkpoints safely and write them atomically
+    (the ``.pth`` files and CheckpointHook's ``last_checkpoint`` pointer).
 
     Idempotent. Called on ``import ghostnetv2_mm``.
     """
@@ -129,7 +202,8 @@ def install_mmengine_hooks() -> None:
 
     @CheckpointLoader.register_scheme(prefixes='', force=True)
     def _load_local_safely(filename, map_location):
-        return load_checkpoint_file(filename, map_location=map_location)
+        checkpoint = load_checkpoint_file(filename, map_location=map_location)
+        return _as_project_layout(checkpoint, filename)
 
     original_put = LocalBackend.put
 
@@ -140,5 +214,16 @@ def install_mmengine_hooks() -> None:
         else:
             original_put(self, obj, filepath)
 
+    original_put_text = LocalBackend.put_text
+
+    def _atomic_put_text(self, obj, filepath, encoding='utf-8'):
+        # CheckpointHook's pointer to the newest checkpoint, read by --resume (auto):
+        # a kill while writing it must not leave it empty.
+        if os.path.basename(str(filepath)) == 'last_checkpoint':
+            atomic_write_bytes(obj.encode(encoding), filepath)
+        else:
+            original_put_text(self, obj, filepath, encoding)
+
     LocalBackend.put = _atomic_put
+    LocalBackend.put_text = _atomic_put_text
     _HOOKS_INSTALLED = True

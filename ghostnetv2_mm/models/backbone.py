@@ -11,6 +11,7 @@ from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .blocks import GhostBottleneck
+from .deploy import fuse_conv_module
 from .utils import make_divisible
 
 # One row per bottleneck: [kernel k, hidden width t, out width c, SE ratio, stride].
@@ -92,11 +93,22 @@ class GhostNetV2(BaseModule):
         pretrained (str, optional): Checkpoint path; shorthand for
             ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)`` (mmseg's
             EncoderDecoder passes it).
+        deploy (bool): Build the inference-only, re-parameterised network (every
+            BatchNorm folded into its conv, see :meth:`switch_to_deploy` and
+            ``ghostnetv2_mm/models/deploy.py``). Its state dict is that of a fused
+            checkpoint (``tools/deployment/fuse_checkpoint.py``); a ``Pretrained``
+            ``init_cfg`` may also name an ordinary (unfused) checkpoint, which is
+            then fused while loading. Default: False.
         init_cfg (dict | list[dict], optional): Initialisation. A ``Pretrained``
             entry loads this project's checkpoints, official GhostNetV2 files
             (``ck_ghostnetv2_10.pth.tar``) and timm state dicts, strictly: every
             backbone weight must be found, or loading fails and names what is
             missing. ``prefix`` selects a sub-dict (e.g. ``'backbone.'``).
+
+    Deploy mode: train (or load) the ordinary network, then call
+    ``model.eval(); model.switch_to_deploy()`` AFTER the weights are loaded; it
+    folds the current BatchNorm statistics into the convs, in place, and is not
+    reversible. Or build with ``deploy=True`` and load fused weights.
     """
 
     def __init__(self,
@@ -114,6 +126,7 @@ class GhostNetV2(BaseModule):
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  pretrained: Optional[str] = None,
+                 deploy: bool = False,
                  init_cfg=None):
         if pretrained is not None:
             if not isinstance(pretrained, str):
@@ -124,6 +137,14 @@ class GhostNetV2(BaseModule):
                                  f'(got pretrained={pretrained!r}, init_cfg={init_cfg!r})')
             init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         super().__init__(init_cfg)
+        # Everything but deploy/init: what a training-layout twin needs (deploy=True
+        # with an unfused Pretrained checkpoint, see init_weights).
+        self._twin_kwargs = dict(
+            arch=arch, widen_factor=widen_factor, in_channels=in_channels,
+            out_indices=out_indices, frozen_stages=frozen_stages, strides=strides,
+            dilations=dilations, dfc_blocks=dfc_blocks, dfc_kernel_size=dfc_kernel_size,
+            norm_cfg=copy.deepcopy(norm_cfg), act_cfg=copy.deepcopy(act_cfg),
+            norm_eval=norm_eval, with_cp=with_cp)
 
         table, widen_factor = self._parse_arch(arch, widen_factor)
         num_stages = len(table)
@@ -145,7 +166,8 @@ class GhostNetV2(BaseModule):
             raise _arg_error('dfc_kernel_size', dfc_kernel_size, 'a positive odd int')
         self._check_layer_cfg('norm_cfg', norm_cfg)
         self._check_layer_cfg('act_cfg', act_cfg)
-        for name, flag in (('norm_eval', norm_eval), ('with_cp', with_cp)):
+        for name, flag in (('norm_eval', norm_eval), ('with_cp', with_cp),
+                           ('deploy', deploy)):
             if not isinstance(flag, bool):
                 raise _arg_error(name, flag, 'True or False', TypeError)
         self.norm_eval = norm_eval
@@ -195,6 +217,10 @@ class GhostNetV2(BaseModule):
         self.layer_strides: List[int] = layer_strides
         self.out_channels: Tuple[int, ...] = tuple(layer_channels[i] for i in self.out_indices)
         self._freeze_stages()
+        self.deploy = False
+        self._deploy_channels_last = False
+        if deploy:
+            self.switch_to_deploy()
 
     # ----------------------------------------------------------------- argument parsing
     @staticmethod
@@ -311,12 +337,45 @@ class GhostNetV2(BaseModule):
             raise ValueError(
                 f'GhostNetV2: input of shape {tuple(x.shape)} does not match '
                 f'in_channels={self.in_channels}; allowed: (N, {self.in_channels}, H, W)')
+        if self._deploy_channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         outs = []
-        for i in range(self.num_layers):
+        # At inference, layers after the last requested output are not run (in
+        # training all run, as they always did).
+        num_run = self.num_layers if self.training else max(self.out_indices) + 1
+        for i in range(num_run):
             x = getattr(self, f'layer{i}')(x)
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
+
+    # ---------------------------------------------------------------------- deploy mode
+    def switch_to_deploy(self, channels_last: bool = True) -> 'GhostNetV2':
+        """Re-parameterise for inference, in place (see ``models/deploy.py``).
+
+        Folds every BatchNorm into the conv before it (using the CURRENT running
+        statistics: call it after the weights are loaded), turns the SE convs
+        into Linear layers, and (``channels_last=True``, the default and the
+        fastest layout on CPU) stores the weights channels-last and converts the
+        input to channels-last in ``forward``. The outputs equal those of the
+        eval-mode network within float rounding. Not reversible; idempotent.
+        """
+        if not self.deploy:
+            if any(isinstance(m, _BatchNorm) and not m.track_running_stats
+                   for m in self.modules()):
+                raise NotImplementedError('switch_to_deploy needs BatchNorm running stats')
+            self.layer0 = fuse_conv_module(self.layer0)
+            last = f'layer{self.num_layers - 1}'
+            setattr(self, last, fuse_conv_module(getattr(self, last)))
+            for module in self.modules():
+                if isinstance(module, GhostBottleneck):
+                    module.switch_to_deploy()
+            self.deploy = True
+        self._deploy_channels_last = bool(channels_last)
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+        self.eval()
+        return self
 
     # ---------------------------------------------------------------- training helpers
     def _freeze_stages(self):
@@ -337,6 +396,9 @@ class GhostNetV2(BaseModule):
 
     def init_weights(self):
         init_cfg = self.init_cfg
+        if self.deploy and isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            self._init_deploy_weights(init_cfg)
+            return
         if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
             # Our own strict loader instead of mmengine's, which silently skips
             # missing keys and cannot read the official checkpoint layout.
@@ -347,3 +409,17 @@ class GhostNetV2(BaseModule):
             self._is_init = True
             return
         super().init_weights()
+
+    def _init_deploy_weights(self, init_cfg: dict) -> None:
+        """Load a fused checkpoint directly, or an unfused one through a twin."""
+        from ..checkpoint import CheckpointError, load_backbone_weights
+        kwargs = dict(checkpoint=init_cfg['checkpoint'], prefix=init_cfg.get('prefix'),
+                      map_location=init_cfg.get('map_location', 'cpu'))
+        try:
+            load_backbone_weights(self, **kwargs)  # a fused (deploy) checkpoint
+        except CheckpointError:
+            twin = GhostNetV2(**self._twin_kwargs)
+            load_backbone_weights(twin, **kwargs)  # raises with the training-layout report
+            twin.switch_to_deploy(channels_last=self._deploy_channels_last)
+            self.load_state_dict(twin.state_dict(), strict=True)
+        self._is_init = True

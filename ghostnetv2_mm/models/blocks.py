@@ -21,6 +21,7 @@ import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 
+from .deploy import conv_module_to_linear, fuse_conv_module, multiply_by_gate
 from .utils import make_divisible
 
 
@@ -44,10 +45,31 @@ class SqueezeExcite(BaseModule):
         self.conv_expand = ConvModule(reduced, channels, 1, bias=True,
                                       norm_cfg=None, act_cfg=None)
 
+        self.deploy = False
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.deploy:
+            return self._forward_deploy(x)
         gate = self.conv_expand(self.conv_reduce(x.mean((2, 3), keepdim=True)))
         # The reference gate is relu6(x + 3) / 6, which is exactly torch's hardsigmoid.
         return x * F.hardsigmoid(gate)
+
+    def _forward_deploy(self, x: torch.Tensor) -> torch.Tensor:
+        # conv_reduce / conv_expand are Linear layers on the pooled (N, C) vector here.
+        n, c = x.shape[:2]
+        gate = F.hardsigmoid(self.conv_expand(self.conv_reduce(x.mean((2, 3)))),
+                             inplace=True).view(n, c, 1, 1)
+        if torch.is_grad_enabled():
+            return x * gate
+        return x.mul_(gate)
+
+    def switch_to_deploy(self) -> None:
+        """Replace the two 1x1 convs (which see a 1x1 map) by Linear layers."""
+        if self.deploy:
+            return
+        self.conv_reduce = conv_module_to_linear(self.conv_reduce)
+        self.conv_expand = conv_module_to_linear(self.conv_expand)
+        self.deploy = True
 
 
 class DFCAttention(BaseModule):
@@ -96,11 +118,26 @@ class DFCAttention(BaseModule):
         kernel = (min(2, x.shape[-2]), min(2, x.shape[-1]))
         return F.avg_pool2d(x, kernel_size=kernel, stride=kernel)
 
-    def forward(self, x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-        """Return the gate for features of spatial ``size``, in float32."""
+    def forward(self, x: torch.Tensor,
+                size: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+        """Return the gate for features of spatial ``size``, in float32.
+
+        With ``size=None`` the gate is returned at the pooled resolution;
+        :func:`~ghostnetv2_mm.models.deploy.multiply_by_gate` then applies it with
+        the nearest resize folded into a broadcast (what :class:`GhostModule` does).
+        """
         attn = self.vertical(self.horizontal(self.reduce(self.downsample(x))))
         gate = torch.sigmoid(attn.float())
+        if size is None:
+            return gate
         return F.interpolate(gate, size=tuple(size), mode='nearest')
+
+    def switch_to_deploy(self) -> None:
+        """Fold the BatchNorms into the three convs (see ``deploy.py`` for why the
+        two decoupled depthwise convs stay separate and pooling stays first)."""
+        self.reduce = fuse_conv_module(self.reduce)
+        self.horizontal = fuse_conv_module(self.horizontal)
+        self.vertical = fuse_conv_module(self.vertical)
 
 
 class GhostModule(BaseModule):
@@ -140,10 +177,19 @@ class GhostModule(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         intrinsic = self.primary_conv(x)
         out = torch.cat([intrinsic, self.cheap_operation(intrinsic)], dim=1)
-        out = out[:, :self.out_channels]
+        if out.shape[1] != self.out_channels:  # odd out_channels: drop the extra map
+            out = out[:, :self.out_channels]
         if self.dfc is not None:
-            out = out * self.dfc(x, out.shape[-2:]).to(out.dtype)
+            # Gate at the pooled resolution; the nearest resize is a broadcast.
+            out = multiply_by_gate(out, self.dfc(x))
         return out
+
+    def switch_to_deploy(self) -> None:
+        """Fold the BatchNorms into the primary and cheap convs (and the DFC's)."""
+        self.primary_conv = fuse_conv_module(self.primary_conv)
+        self.cheap_operation = fuse_conv_module(self.cheap_operation)
+        if self.dfc is not None:
+            self.dfc.switch_to_deploy()
 
 
 class GhostBottleneck(BaseModule):
@@ -215,10 +261,26 @@ class GhostBottleneck(BaseModule):
             out = self.conv_dw(out)
         if self.se is not None:
             out = self.se(out)
-        return self.ghost2(out) + self.shortcut(x)
+        out = self.ghost2(out)
+        shortcut = self.shortcut(x)
+        if not torch.is_grad_enabled() and out.dtype == shortcut.dtype:
+            return out.add_(shortcut)  # ``out`` is a fresh tensor: safe without autograd
+        return out + shortcut
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.with_cp and x.requires_grad:
             return cp.checkpoint(self._forward, x, use_reentrant=False)
         return self._forward(x)
+
+    def switch_to_deploy(self) -> None:
+        """Fold every BatchNorm of the block into its conv; SE convs become Linear."""
+        self.ghost1.switch_to_deploy()
+        if self.conv_dw is not None:
+            self.conv_dw = fuse_conv_module(self.conv_dw)
+        if self.se is not None:
+            self.se.switch_to_deploy()
+        self.ghost2.switch_to_deploy()
+        if isinstance(self.shortcut, nn.Sequential):
+            for name, child in list(self.shortcut.named_children()):
+                setattr(self.shortcut, name, fuse_conv_module(child))
 

@@ -28,6 +28,13 @@ DATASET_HELP = {
         'Get it from https://image-net.org (registration needed).'),
 }
 
+# The generated demo dataset (ghostnetv2_mm/datasets/toy_shapes.py), used by configs/demo.
+TOY_SHAPES_HELP = (
+    'ToyShapes, the generated demo dataset (COCO instances json + ADE20K-style masks in\n'
+    '  {root}/annotations/, images in {root}/images/{{training,validation}}/).\n'
+    'Generate it (a few seconds, nothing is downloaded) with\n'
+    '  python -m ghostnetv2_mm.datasets.toy_shapes {root}')
+
 
 def _datasets(cfg_dataset) -> List[dict]:
     """Unwrap RepeatDataset/ConcatDataset/ClassBalancedDataset wrappers."""
@@ -64,6 +71,8 @@ def check_datasets(cfg: Config, splits=('train', 'val', 'test')) -> Optional[str
                 kind = dataset.get('type', 'the dataset')
                 kind = kind if isinstance(kind, str) else getattr(kind, '__name__', str(kind))
                 help_text = DATASET_HELP.get(kind, 'See the config for the expected layout.')
+                if 'toy_shapes' in (dataset.get('data_root') or ''):
+                    help_text = TOY_SHAPES_HELP
                 return (f'The {split} dataset of this config ({kind}) is not on disk: '
                         f'{missing[0]!r} does not exist.\nExpected: '
                         + help_text.format(root=dataset.get('data_root', 'data/...').rstrip('/'))
@@ -84,4 +93,46 @@ def check_pretrained(cfg: Config) -> Optional[str]:
         return (f'The backbone\'s pretrained weights {checkpoint!r} are not on disk.\n'
                 + OFFICIAL_WEIGHTS_HINT + f'\nOverride the path with --cfg-options '
                 f'model.backbone.init_cfg.checkpoint=PATH.')
+    return None
+
+
+def setup_launcher(cfg: Config) -> Optional[str]:
+    """Make ``cfg.launcher`` work without CUDA, or return why it cannot.
+
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` and its default DDP
+    wrapper pins ``device_ids=[LOCAL_RANK]``; both fail on a machine without CUDA.
+    For the ``pytorch`` launcher (torchrun, ``tools/dist_*.sh``) on such a machine,
+    start the process group here with the gloo backend and wrap the model in DDP
+    without ``device_ids``, so that multi-process CPU runs work. Slurm and MPI runs
+    without CUDA are refused. With CUDA (or ``launcher='none'``) nothing changes.
+    """
+    import torch
+    launcher = cfg.get('launcher', 'none') or 'none'
+    if launcher == 'none' or torch.cuda.is_available():
+        return None
+    if launcher != 'pytorch':
+        return (f'--launcher {launcher} needs CUDA GPUs, and none is available here. '
+                'On CPUs, run several processes with tools/dist_train.sh / '
+                'tools/dist_test.sh (torchrun, gloo backend) or use --launcher none.')
+    import datetime
+    import torch.distributed as dist
+    env_cfg = cfg.setdefault('env_cfg', {})
+    dist_cfg = dict(env_cfg.get('dist_cfg') or {})
+    if dist_cfg.get('backend', 'nccl') != 'gloo':
+        if os.environ.get('RANK', '0') == '0':
+            print(f'note: no CUDA here, so the distributed backend is gloo instead of '
+                  f'{dist_cfg.get("backend", "nccl")!r}', flush=True)
+        dist_cfg['backend'] = 'gloo'
+    env_cfg['dist_cfg'] = dist_cfg
+    if not dist.is_initialized():
+        kwargs = {k: v for k, v in dist_cfg.items() if k != 'backend'}
+        if kwargs.get('timeout') is not None:
+            kwargs['timeout'] = datetime.timedelta(seconds=kwargs['timeout'])
+        dist.init_process_group(backend='gloo', **kwargs)
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel', broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    if wrapper.get('type', 'MMDistributedDataParallel') == 'MMDistributedDataParallel':
+        wrapper.setdefault('device_ids', None)  # CPU modules: DDP wants None
+    cfg.model_wrapper_cfg = wrapper
     return None

@@ -1,0 +1,9 @@
+# Mask R-CNN + FPN, GhostNetV2-1.6x backbone, COCO 2017, 1x. Only the width differs from
+# mask-rcnn_ghostnetv2_coco.py: taps of 40 / 64 / 180 / 256 channels, weights _16.
+_base_ = ['./mask-rcnn_ghostnetv2_coco.py']
+
+model = dict(
+    backbone=dict(
+        arch='1.6x',
+        init_cfg=dict(checkpoint='checkpoints/ck_ghostnetv2_16.pth.tar')),
+    neck=dict(in_channels=[40, 64, 180, 256]))

@@ -1,0 +1,70 @@
+# Fine-tune ImageNet-pretrained GhostNetV2 1.0x on your own images, one folder per class
+# (mmpretrain CustomDataset):
+#   data/my_dataset/train/<class name>/*.jpg
+#   data/my_dataset/val/<class name>/*.jpg      (same class folders)
+#   python tools/train.py configs/transfer/ghostnetv2-1.0x_imagefolder.py \
+#       --cfg-options num_classes=5 model.head.num_classes=5 \
+#       model.data_preprocessor.num_classes=5
+# Set num_classes below (or override as shown) to the number of class folders.
+_base_ = ['mmpretrain::_base_/default_runtime.py']
+custom_imports = dict(
+    imports=['ghostnetv2_mm', 'ghostnetv2_mm.models.cls_head'], allow_failed_imports=False)
+
+num_classes = 5
+data_root = 'data/my_dataset'
+
+model = dict(
+    type='ImageClassifier',
+    data_preprocessor=dict(num_classes=num_classes, mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], to_rgb=True),
+    backbone=dict(
+        type='GhostNetV2', arch='1.0x', out_indices=(10,),
+        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/ck_ghostnetv2_10.pth.tar')),
+    neck=dict(type='GhostNetV2ClsNeck', in_channels=960, out_channels=1280),
+    head=dict(type='GhostNetV2ClsHead', num_classes=num_classes, in_channels=1280,
+              dropout=0.2, loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1,
+                                     mode='original'),
+              topk=(1,)))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', scale=224, backend='pillow', interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow', interpolation='bicubic'),
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(
+    batch_size=32, num_workers=2,
+    dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='train',
+                 with_label=True, pipeline=train_pipeline),
+    sampler=dict(type='DefaultSampler', shuffle=True))
+val_dataloader = dict(
+    batch_size=64, num_workers=2,
+    dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='val',
+                 with_label=True, pipeline=test_pipeline),
+    sampler=dict(type='DefaultSampler', shuffle=False))
+val_evaluator = dict(type='Accuracy', topk=(1,))
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator
+
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=0.005, momentum=0.9, nesterov=True, weight_decay=5e-5),
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=1,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=1, end=30, eta_min=0.0,
+         convert_to_iter_based=True),
+]
+train_cfg = dict(by_epoch=True, max_epochs=30, val_interval=1)
+val_cfg = dict()
+test_cfg = dict()
+default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2,
+                                     save_best='auto'))
+randomness = dict(seed=0)
+auto_scale_lr = dict(base_batch_size=32)

@@ -1,0 +1,249 @@
+"""Classification configs (ImageNet + transfer) and the transfer benchmark tool.
+
+Everything runs on CPU on tiny data made here; nothing is downloaded.
+"""
+import csv
+import importlib.util
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from PIL import Image
+
+from conftest import ROOT
+
+import ghostnetv2_mm.models.cls_head  # noqa: F401,E402  (registers the head)
+
+IMAGENET_CONFIGS = {
+    '1.0x': ('configs/ghostnetv2-1.0x_8xb128_in1k.py', 6_156_908),
+    '1.3x': ('configs/ghostnetv2-1.3x_8xb128_in1k.py', 8_960_404),
+    '1.6x': ('configs/ghostnetv2-1.6x_8xb128_in1k.py', 12_392_698),
+}
+TRANSFER_CONFIGS = {
+    'configs/transfer/ghostnetv2-1.0x_cifar10.py': 10,
+    'configs/transfer/ghostnetv2-1.0x_cifar10-224px.py': 10,
+    'configs/transfer/ghostnetv2-1.0x_imagefolder.py': 5,
+}
+
+
+def load_config(path):
+    return Config.fromfile(osp.join(ROOT, path))
+
+
+def build_model(cfg):
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')
+    return MODELS.build(cfg.model)
+
+
+@pytest.mark.parametrize('arch', sorted(IMAGENET_CONFIGS))
+def test_imagenet_config_builds_with_the_published_parameter_count(arch):
+    path, params = IMAGENET_CONFIGS[arch]
+    cfg = load_config(path)
+    assert cfg.model.backbone.arch == arch
+    model = build_model(cfg)
+    assert sum(p.numel() for p in model.parameters()) == params
+
+
+def test_imagenet_recipe_follows_the_reference():
+    cfg = load_config(IMAGENET_CONFIGS['1.0x'][0])
+    # timm step scheduler: lr(t) = 0.064 * 0.973 ** (t // 2.4) per epoch, 3 warm-up epochs
+    warmup, step = cfg.param_scheduler
+    assert warmup.type == 'LinearLR' and warmup.by_epoch
+    assert step.type == 'MultiStepLR' and step.gamma == 0.973 and step.by_epoch
+    assert step.milestones[:6] == [3, 5, 8, 10, 12, 15] and len(step.milestones) == 187
+    # the schedule mmengine builds from the config equals timm's, epoch by epoch
+    from mmengine.optim import LinearLR, MultiStepLR
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=cfg.optim_wrapper.optimizer.lr)
+    schedulers = [cls(optimizer, **{k: v for k, v in c.items() if k != 'type'})
+                  for cls, c in ((LinearLR, warmup), (MultiStepLR, step))]
+    for t in range(40):
+        expected = (1e-6 + t * (0.064 - 1e-6) / 3 if t < 3
+                    else 0.064 * 0.973 ** (t // 2.4))
+        assert optimizer.param_groups[0]['lr'] == pytest.approx(expected, rel=1e-9), t
+        for scheduler in schedulers:
+            scheduler.step()
+    assert cfg.optim_wrapper.optimizer.lr == 0.064 and cfg.auto_scale_lr.base_batch_size \
+        == 8 * cfg.train_dataloader.batch_size
+    assert cfg.optim_wrapper.paramwise_cfg.norm_decay_mult == 0.0
+    assert cfg.train_cfg.max_epochs == 450
+    randaug = next(t for t in cfg.train_pipeline if t.type == 'RandAugment')
+    assert randaug.magnitude_level == 9 and randaug.magnitude_std == 0.5
+    assert len(randaug.policies) == 15  # timm's original (non-increasing) op set
+    crop = next(t for t in cfg.test_pipeline if t.type == 'CenterCrop')
+    resize = next(t for t in cfg.test_pipeline if t.type == 'ResizeEdge')
+    assert (crop.crop_size, resize.scale, resize.interpolation) == (224, 256, 'bicubic')
+
+
+@pytest.mark.parametrize('path', sorted(TRANSFER_CONFIGS))
+def test_transfer_configs_build_and_take_32x32_inputs(path):
+    cfg = load_config(path)
+    assert cfg.model.backbone.init_cfg.checkpoint == 'checkpoints/ck_ghostnetv2_10.pth.tar'
+    assert 'ghostnetv2_mm.models.cls_head' in cfg.custom_imports.imports
+    model = build_model(cfg)
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.randn(2, 3, 32, 32), mode='tensor')
+    assert logits.shape == (2, TRANSFER_CONFIGS[path])
+
+
+def test_imagenet_classifier_takes_32x32_and_non_square_inputs():
+    model = build_model(load_config(IMAGENET_CONFIGS['1.0x'][0]))
+    model.eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 32, 32), mode='tensor').shape == (1, 1000)
+        assert model(torch.randn(1, 3, 48, 80), mode='tensor').shape == (1, 1000)
+
+
+# ---------------------------------------------------------------- mmengine Runner runs
+def make_image_folder(root, splits=('train', 'val'), classes=('cat', 'dog'), per_class=1,
+                      size=32):
+    rng = np.random.RandomState(0)
+    for split in splits:
+        for c, name in enumerate(classes):
+            os.makedirs(osp.join(root, split, name), exist_ok=True)
+            for i in range(per_class):
+                img = rng.randint(0, 256, (size, size, 3), dtype=np.uint8)
+                img[..., c % 3] = 255  # a class-dependent colour
+                Image.fromarray(img).save(osp.join(root, split, name, f'{i}.png'))
+    return root
+
+
+def tiny_runner_config(cfg, data_root, work_dir, num_classes=2):
+    """One training iteration (2 images, batch 2) and an evaluation on 2 images."""
+    for split in ('train', 'val', 'test'):
+        loader = cfg[f'{split}_dataloader']
+        loader.batch_size = 2
+        loader.num_workers = 0
+        loader.persistent_workers = False
+        loader.dataset = dict(
+            type='CustomDataset', data_root=data_root,
+            data_prefix='train' if split == 'train' else 'val', with_label=True,
+            pipeline=loader.dataset.pipeline)
+    cfg.val_evaluator = cfg.test_evaluator = dict(type='Accuracy', topk=(1,))
+    cfg.model.head.num_classes = num_classes
+    cfg.model.head.topk = (1,)
+    if 'data_preprocessor' in cfg.model:
+        cfg.model.data_preprocessor.num_classes = num_classes
+    if 'data_preprocessor' in cfg:
+        cfg.data_preprocessor.num_classes = num_classes
+    cfg.model.backbone.init_cfg = None  # no ImageNet weights in the test
+    cfg.train_cfg.max_epochs = 1
+    cfg.train_cfg.val_interval = 1
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
+    cfg.work_dir = work_dir
+    cfg.launcher = 'none'
+    return cfg
+
+
+def run_one_iteration(cfg):
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 1
+    metrics = runner.val_loop.run()
+    assert 0.0 <= metrics['accuracy/top1'] <= 100.0
+    return runner
+
+
+def test_imagenet_config_trains_one_iteration_and_evaluates(tmp_path):
+    data_root = make_image_folder(str(tmp_path / 'data'))
+    cfg = tiny_runner_config(load_config(IMAGENET_CONFIGS['1.0x'][0]), data_root,
+                             str(tmp_path / 'work'))
+    runner = run_one_iteration(cfg)
+    # after epoch 0 the per-epoch warm-up moves to epoch 1: 1e-6 + (0.064 - 1e-6) / 3
+    lr = runner.optim_wrapper.get_lr()['lr'][0]
+    assert lr == pytest.approx(0.064 * (1e-6 / 0.064 + (1 - 1e-6 / 0.064) / 3), rel=1e-6)
+    assert osp.isfile(osp.join(cfg.work_dir, 'epoch_1.pth'))
+
+
+def test_imagefolder_transfer_config_trains_at_32x32_and_evaluates(tmp_path):
+    data_root = make_image_folder(str(tmp_path / 'data'))
+    cfg = load_config('configs/transfer/ghostnetv2-1.0x_imagefolder.py')
+    cfg.train_dataloader.dataset.pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='RandomResizedCrop', scale=32, backend='pillow'),
+        dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+        dict(type='PackInputs')]
+    cfg.val_dataloader.dataset.pipeline = cfg.test_dataloader.dataset.pipeline = [
+        dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+    cfg = tiny_runner_config(cfg, data_root, str(tmp_path / 'work'))
+    run_one_iteration(cfg)
+
+
+# ------------------------------------------------------------- transfer benchmark tool
+def load_benchmark_tool():
+    spec = importlib.util.spec_from_file_location(
+        'transfer_benchmark', osp.join(ROOT, 'tools', 'transfer_benchmark.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_digits_dataset_is_a_fixed_split_of_upsampled_rgb_images():
+    tool = load_benchmark_tool()
+    train, test = tool.load_digits_splits()
+    assert (len(train), len(test), train.num_classes) == (1347, 450, 10)
+    img = train.load(0)
+    assert img.mode == 'RGB' and img.size == (8, 8)
+    x, y = tool.TensorDataset(train, 32, augment=True, flip=False)[0]
+    assert x.shape == (3, 32, 32) and y == train.labels[0]
+    again, _ = tool.load_digits_splits()
+    assert again.labels == train.labels
+
+
+def test_benchmark_runs_end_to_end_and_resumes(tmp_path, capsys):
+    tool = load_benchmark_tool()
+    out = str(tmp_path / 'transfer')
+    argv = ['--datasets', 'digits', '--backbones', 'ghostnetv2_1.0x', 'mobilenet_v2',
+            '--protocols', 'linear,finetune', '--epochs', '1', '--max-train', '40',
+            '--max-test', '20', '--latency-runs', '2', '--threads', '1', '--out', out]
+    rows = tool.main(argv)
+    assert len(rows) == 4
+    assert {(r['backbone'], r['protocol']) for r in rows} == {
+        (b, p) for b in ('ghostnetv2_1.0x', 'mobilenet_v2') for p in ('linear', 'finetune')}
+    for r in rows:
+        assert 0.0 <= float(r['top1']) <= 1.0
+        assert r['init'] == 'random' and r['img_size'] == '32'
+        assert int(r['macs']) > 0 and int(r['params']) > 0 and float(r['latency_ms']) > 0
+        assert (r['n_train'], r['n_test']) == ('40', '20')
+    ghost = next(r for r in rows if r['backbone'] == 'ghostnetv2_1.0x')
+    from ghostnetv2_mm.models import GhostNetV2
+    backbone_params = sum(p.numel() for p in GhostNetV2(out_indices=(10,)).parameters())
+    assert int(ghost['params']) == backbone_params + 960 * 10 + 10
+    for name in ('results.csv', 'results.md', 'accuracy_vs_macs.png'):
+        assert osp.getsize(osp.join(out, name)) > 0
+    markdown = open(osp.join(out, 'results.md')).read()
+    assert '| digits | linear | ghostnetv2_1.0x | random |' in markdown
+    with open(osp.join(out, 'accuracy_vs_macs.png'), 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+    # A second invocation finds every row done and runs nothing.
+    before = open(osp.join(out, 'results.csv')).read()
+    capsys.readouterr()
+    rows_again = tool.main(argv)
+    assert '4 already in' in capsys.readouterr().out
+    assert open(osp.join(out, 'results.csv')).read() == before
+    assert len(rows_again) == 4
+
+    # A partly finished benchmark: drop the last row, rerun, only that one is redone.
+    with open(osp.join(out, 'results.csv'), newline='') as f:
+        kept = list(csv.DictReader(f))[:-1]
+    with open(osp.join(out, 'results.csv'), 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=tool.CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(kept)
+    rows_resumed = tool.main(argv)
+    assert '3 already in' in capsys.readouterr().out
+    assert len(rows_resumed) == 4
+    assert [r['finished'] for r in rows_resumed[:3]] == [r['finished'] for r in kept]
+
+    # Other settings are refused rather than mixed into the same table.
+    with pytest.raises(SystemExit, match='other settings'):
+        tool.main(argv[:-2] + ['--seed', '1', '--out', out])

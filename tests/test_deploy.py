@@ -1,0 +1,148 @@
+"""Deploy mode (BatchNorm folding), the fused-checkpoint converter, ONNX export and the
+benchmark / FLOPs tools on tiny settings. No timing assertions."""
+import copy
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ghostnetv2_mm.checkpoint import load_checkpoint_file, save_checkpoint_file
+from ghostnetv2_mm.models import GhostNetV2
+from ghostnetv2_mm.models.deploy import DeployConv2d, multiply_by_gate
+
+from conftest import ROOT, randomise_bn
+
+OS8 = dict(strides=(1, 2, 1, 2, 1, 1, 1, 1, 1), dilations=(1, 1, 1, 1, 1, 2, 2, 4, 4))
+OS16 = dict(strides=(1, 2, 1, 2, 1, 2, 1, 1, 1), dilations=(1, 1, 1, 1, 1, 1, 1, 2, 2))
+
+
+def _pair(arch='1.0x', **kwargs):
+    model = randomise_bn(GhostNetV2(arch, out_indices=tuple(range(11)), **kwargs)).eval()
+    return model, copy.deepcopy(model).switch_to_deploy()
+
+
+def _max_diff(a, b):
+    return max((x - y).abs().max().item() for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize('arch,kwargs', [('1.0x', {}), ('1.3x', {}), ('1.6x', {}),
+                                         ('1.0x', OS8), ('1.0x', OS16)],
+                         ids=['1.0x', '1.3x', '1.6x', '1.0x-os8', '1.0x-os16'])
+def test_deploy_equals_eval(arch, kwargs):
+    model, deployed = _pair(arch, **kwargs)
+    # even sizes (broadcast gate) and odd ones (F.interpolate)
+    for size in [(64, 96)] + ([(65, 77)] if arch == '1.0x' else []):
+        x = torch.randn(1, 3, *size)
+        with torch.no_grad():
+            expected, got = model(x), deployed(x)
+        assert [o.shape for o in got] == [o.shape for o in expected]
+        assert _max_diff(got, expected) < 1e-4
+
+
+def test_deploy_state_dict_has_no_batch_norm_and_keeps_the_outputs_api():
+    model, deployed = _pair()
+    assert not any(isinstance(m, _BatchNorm) for m in deployed.modules())
+    keys = deployed.state_dict().keys()
+    assert not any('running_' in k or 'num_batches' in k or '.bn.' in k for k in keys)
+    assert isinstance(deployed.layer0, DeployConv2d) and deployed.layer0.relu
+    assert deployed.out_channels == model.out_channels
+    # idempotent; the deploy forward also works with autograd (no in-place on saved tensors)
+    deployed.switch_to_deploy()
+    x = torch.randn(1, 3, 64, 64, requires_grad=True)
+    sum(o.sum() for o in deployed(x)).backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_training_mode_structure_is_unchanged_by_the_deploy_code():
+    model = GhostNetV2('1.0x')
+    assert not model.deploy
+    assert 'layer0.bn.running_mean' in model.state_dict()
+    assert 'layer3.0.ghost1.dfc.horizontal.bn.weight' in model.state_dict()
+
+
+def test_built_in_deploy_mode_loads_a_fused_state_dict():
+    model, deployed = _pair()
+    fresh = GhostNetV2('1.0x', out_indices=tuple(range(11)), deploy=True)
+    fresh.load_state_dict(deployed.state_dict(), strict=True)
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        assert _max_diff(fresh(x), model(x)) < 1e-4
+
+
+def test_gate_broadcast_equals_interpolate():
+    torch.manual_seed(0)
+    for (h, w) in [(8, 12), (7, 9), (8, 9), (2, 2), (1, 6)]:
+        out = torch.randn(2, 3, h, w)
+        gate = torch.rand(2, 3, max(1, h // 2), max(1, w // 2))
+        expected = out * torch.nn.functional.interpolate(gate, size=(h, w), mode='nearest')
+        torch.testing.assert_close(multiply_by_gate(out.clone(), gate), expected,
+                                   rtol=0, atol=0)
+        with torch.no_grad():
+            torch.testing.assert_close(multiply_by_gate(out.clone(), gate), expected,
+                                       rtol=0, atol=0)
+
+
+def _run(args, timeout=300):
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True,
+                            text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result.stdout
+
+
+def test_fuse_checkpoint_round_trip(tmp_path):
+    model = randomise_bn(GhostNetV2('1.0x', out_indices=(3, 5, 7, 9, 10))).eval()
+    src, dst = tmp_path / 'full.pth', tmp_path / 'fused.pth'
+    head = {'head.fc.weight': torch.randn(10, 1280), 'head.fc.bias': torch.randn(10)}
+    save_checkpoint_file({'state_dict': {**{f'backbone.{k}': v for k, v in
+                                            model.state_dict().items()}, **head}}, src)
+    out = _run(['tools/deployment/fuse_checkpoint.py', str(src), str(dst), '--check-size', '64'])
+    assert 'max abs diff' in out
+    fused = load_checkpoint_file(dst)
+    assert fused['meta']['deploy'] is True
+    state = fused['state_dict']
+    assert torch.equal(state['head.fc.weight'], head['head.fc.weight'])  # untouched
+    assert not any('running_' in k for k in state)
+    deployed = GhostNetV2('1.0x', out_indices=(3, 5, 7, 9, 10), deploy=True,
+                          init_cfg=dict(type='Pretrained', checkpoint=str(dst)))
+    deployed.init_weights()
+    # an unfused checkpoint is fused while loading into a deploy=True backbone
+    on_the_fly = GhostNetV2('1.0x', out_indices=(3, 5, 7, 9, 10), deploy=True,
+                            init_cfg=dict(type='Pretrained', checkpoint=str(src)))
+    on_the_fly.init_weights()
+    x = torch.randn(1, 3, 64, 80)
+    with torch.no_grad():
+        expected = model(x)
+        assert _max_diff(deployed(x), expected) < 1e-4
+        assert _max_diff(on_the_fly(x), expected) < 1e-4
+
+
+@pytest.mark.parametrize('classifier', [False, True], ids=['backbone', 'classifier'])
+def test_onnx_export_matches_onnxruntime(tmp_path, classifier):
+    pytest.importorskip('onnxruntime')
+    pytest.importorskip('onnxscript')
+    args = ['tools/deployment/export_onnx.py', '--out', str(tmp_path / 'm.onnx'),
+            '--export-size', '64', '--check-sizes', '64', '96x128', '--check-batch', '1']
+    out = _run(args + (['--classifier'] if classifier else []))
+    assert 'PASSED' in out and out.count(' OK ') == 2
+
+
+def test_benchmark_and_get_flops_run_on_tiny_settings(tmp_path):
+    csv_path = tmp_path / 'bench.csv'
+    _run(['tools/analysis/benchmark.py', '--models', 'ghostnetv2', 'ghostnetv2-deploy',
+          '--baseline', 'ghostnetv2', '--sizes', '64', '--repeats', '2', '--warmup', '1',
+          '--throughput-batch', '1', '--throughput-repeats', '1', '--out', str(csv_path)])
+    text = csv_path.read_text()
+    assert 'ghostnetv2-deploy' in text and 'median_ms' in text
+    out = _run(['tools/analysis/get_flops.py', '--arch', '1.0x', '--shape', '64'])
+    assert 'MACs' in out
+
+
+def test_deploy_keeps_the_mac_count():
+    from ghostnetv2_mm.utils import count_macs
+    model, deployed = _pair()
+    x = torch.randn(1, 3, 64, 64)
+    # BN is not counted anyway; the SE convs are counted as Linear in deploy mode
+    assert count_macs(deployed, x)[0] == count_macs(model, x)[0]

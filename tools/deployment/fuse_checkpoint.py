@@ -1,0 +1,119 @@
+#!/usr/bin/env python
+"""Fold the BatchNorms of a GhostNetV2 checkpoint into its convs (deploy weights).
+
+    python tools/deployment/fuse_checkpoint.py IN.pth OUT.pth --arch 1.0x
+
+IN may be anything the backbone loads: this project's checkpoints (a full model with
+``backbone.*`` keys, or a backbone-only state dict), the official
+``ck_ghostnetv2_10.pth.tar`` files or timm state dicts. OUT holds
+``{'state_dict': ..., 'meta': {...}}`` and is written atomically:
+
+* full-model input: the ``backbone.*`` entries replaced by the fused ones, every other
+  entry (neck, head) unchanged;
+* official/timm input: fused ``backbone.*`` plus the converted ``neck.*`` and
+  ``head.fc.*`` (the classifier head);
+* backbone-only input: the fused backbone keys without prefix.
+
+Load it into a backbone BUILT IN DEPLOY MODE, e.g. in a config::
+
+    backbone=dict(type='GhostNetV2', arch='1.0x', deploy=True,
+                  init_cfg=dict(type='Pretrained', checkpoint='OUT.pth'))
+
+or ``GhostNetV2('1.0x', deploy=True).load_state_dict(...)`` with the backbone part.
+(A ``deploy=True`` backbone also accepts the unfused checkpoint and fuses it while
+loading; the fused file skips that step and has no BatchNorm tensors.) Dilation,
+strides and out_indices do not change the weights; ``--arch``, ``--dfc-blocks`` and
+``--dfc-kernel-size`` must match the checkpoint. The tool checks the fused backbone
+against the unfused one on a random input and prints the max abs difference.
+"""
+import argparse
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from ghostnetv2_mm.checkpoint import (CheckpointError, convert_reference_state_dict,  # noqa: E402
+                                      extract_backbone_state_dict, is_reference_layout,
+                                      load_checkpoint_file, save_checkpoint_file,
+                                      state_dict_mismatches, unwrap_state_dict)
+from ghostnetv2_mm.models import ARCH_WIDTHS, GhostNetV2  # noqa: E402
+from ghostnetv2_mm.models.deploy import count_batch_norms  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Fuse BatchNorm into the convs of a '
+                                     'GhostNetV2 checkpoint (for deploy=True backbones).')
+    parser.add_argument('src', help='input checkpoint')
+    parser.add_argument('dst', help='output checkpoint (written atomically)')
+    parser.add_argument('--arch', default='1.0x', choices=sorted(ARCH_WIDTHS))
+    parser.add_argument('--dfc-blocks', type=int, nargs='*', default=None,
+                        help='bottlenecks with DFC attention (default: the reference\'s)')
+    parser.add_argument('--dfc-kernel-size', type=int, default=5)
+    parser.add_argument('--check-size', type=int, default=96,
+                        help='side of the random input for the self-check (0: skip)')
+    return parser.parse_args(argv)
+
+
+def fuse_state_dict(state: dict, arch: str = '1.0x', dfc_blocks=None,
+                    dfc_kernel_size: int = 5, check_size: int = 96):
+    """Return (fused state dict, max abs diff of the self-check or None)."""
+    if is_reference_layout(state):
+        converted = convert_reference_state_dict(state)
+        if converted.unplaced:
+            raise CheckpointError(f'{len(converted.unplaced)} reference key(s) could not '
+                                  f'be placed: {sorted(converted.unplaced)[:5]}')
+        full = dict(converted.state_dict)  # backbone.*, neck.*, head.fc.*
+        prefix = 'backbone.'
+    elif any(k.startswith('backbone.') for k in state):
+        full, prefix = dict(state), 'backbone.'
+    else:
+        full, prefix = dict(state), ''
+    backbone_sd = extract_backbone_state_dict(full, prefix=prefix or None)
+
+    model = GhostNetV2(arch, out_indices=tuple(range(11)), dfc_blocks=dfc_blocks,
+                       dfc_kernel_size=dfc_kernel_size)
+    problems = state_dict_mismatches(model.state_dict(), backbone_sd)
+    if problems:
+        raise CheckpointError('the checkpoint does not fit a GhostNetV2 '
+                              f'{arch} backbone (wrong --arch?): ' + '; '.join(problems))
+    if count_batch_norms(model) and not any('running_mean' in k for k in backbone_sd):
+        raise CheckpointError('the checkpoint has no BatchNorm statistics: already fused?')
+    model.load_state_dict(backbone_sd, strict=False)
+    model.eval()
+    x = torch.randn(1, 3, check_size, check_size) if check_size else None
+    with torch.no_grad():
+        before = model(x) if x is not None else None
+        model.switch_to_deploy(channels_last=False)
+        after = model(x) if x is not None else None
+    diff = None if x is None else max((a - b).abs().max().item()
+                                      for a, b in zip(before, after))
+    fused = {k: v.contiguous() for k, v in model.state_dict().items()}
+    out = {k: v for k, v in full.items() if not (prefix and k.startswith(prefix))}
+    out.update({prefix + k: v for k, v in fused.items()})
+    return out, diff
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    state = unwrap_state_dict(load_checkpoint_file(args.src))
+    fused, diff = fuse_state_dict(state, args.arch, args.dfc_blocks, args.dfc_kernel_size,
+                                  args.check_size)
+    meta = dict(deploy=True, arch=args.arch, source=os.path.basename(args.src),
+                note='BatchNorm folded; load into GhostNetV2(..., deploy=True)')
+    save_checkpoint_file({'state_dict': fused, 'meta': meta}, args.dst)
+    n_in = len(state)
+    print(f'{args.src}: {n_in} tensors -> {args.dst}: {len(fused)} tensors (BatchNorm '
+          f'folded, GhostNetV2 {args.arch}, deploy=True)')
+    if diff is not None:
+        print(f'self-check on a random 1x3x{args.check_size}x{args.check_size} input: max abs '
+              f'diff fused vs. unfused {diff:.2e}')
+        if diff > 1e-4:
+            print('FAILED: the fused backbone differs from the unfused one')
+            return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

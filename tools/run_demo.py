@@ -1,0 +1,238 @@
+#!/usr/bin/env python
+"""The ghostnetv2-mm demo (`make demo`): GhostNetV2 detection and segmentation on a
+generated dataset, trained from scratch on a CPU in about ten minutes.
+
+    python tools/run_demo.py [--work-dir work_dirs/demo] [--skip-det] [--skip-seg]
+
+Steps, each through this project's own tools (the real mmengine runners):
+1. write ToyShapes (circles, squares, triangles; COCO instances + ADE20K-style masks)
+   to data/toy_shapes, unless it is already there;
+2. train Mask R-CNN + GhostNetV2 (configs/demo/mask-rcnn_ghostnetv2_toyshapes.py) with
+   tools/train.py, evaluate it with tools/test.py (box and mask AP) and draw its
+   predictions on the validation images;
+3. the same for DeepLabV3 + GhostNetV2 (configs/demo/deeplabv3_ghostnetv2_toyshapes.py,
+   mIoU) when that config exists;
+4. print a summary: the metrics, where the pictures are, the wall time.
+Full logs go to <work-dir>/<model>/{train,test}.log.
+"""
+import argparse
+import glob
+import os
+import os.path as osp
+import re
+import shutil
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+DATA_ROOT = 'data/toy_shapes'
+DET_CONFIG = 'configs/demo/mask-rcnn_ghostnetv2_toyshapes.py'
+SEG_CONFIG = 'configs/demo/deeplabv3_ghostnetv2_toyshapes.py'
+NUM_PICTURES = 6
+
+# progress lines worth showing from the runners' logs
+_PROGRESS = re.compile(r'Iter\((train|val|test)\)|Epoch\((train|val|test)\)|'
+                       r'_mAP_copypaste|mIoU|Error|error:|Traceback')
+_METRICS = re.compile(r'^metrics: (.*)$', re.M)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Train and evaluate the GhostNetV2 demo models on ToyShapes (CPU).')
+    parser.add_argument('--work-dir', default='work_dirs/demo',
+                        help='where logs, checkpoints and pictures go (default: %(default)s)')
+    parser.add_argument('--skip-det', action='store_true',
+                        help='skip the Mask R-CNN (detection) demo')
+    parser.add_argument('--skip-seg', action='store_true',
+                        help='skip the DeepLabV3 (segmentation) demo')
+    parser.add_argument('--data-root', default=DATA_ROOT,
+                        help='where ToyShapes is (or is written) (default: %(default)s)')
+    parser.add_argument('--max-iters', type=int, default=None,
+                        help='override the training length (iterations), e.g. 20 for '
+                        'a quick smoke run; default: the configs\' own')
+    return parser.parse_args(argv)
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def run_logged(cmd: List[str], log_file: str, label: str) -> str:
+    """Run ``cmd``, write its output to ``log_file``, show its progress lines; return
+    the output. Exits with the tail of the log if the command fails."""
+    say(f'  $ {" ".join(cmd)}')
+    start = time.time()
+    lines = []
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    with open(log_file, 'w') as log, subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, bufsize=1) as proc:
+        for line in proc.stdout:
+            log.write(line)
+            lines.append(line)
+            if _PROGRESS.search(line):
+                say(f'  [{label} {time.time() - start:5.0f}s] ' + _shorten(line.strip()))
+        proc.wait()
+    output = ''.join(lines)
+    if proc.returncode != 0:
+        tail = ''.join(lines[-25:])
+        sys.exit(f'error: {label} failed (exit code {proc.returncode}); last lines of '
+                 f'{log_file}:\n{tail}')
+    return output
+
+
+def _shorten(line: str, limit: int = 150) -> str:
+    line = re.sub(r'^\d\d/\d\d \d\d:\d\d:\d\d - mmengine - \w+ - ', '', line)
+    return line if len(line) <= limit else line[:limit - 3] + '...'
+
+
+def last_checkpoint(work_dir: str) -> str:
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            path = f.read().strip()
+        if osp.isfile(path):
+            return path
+    candidates = sorted(glob.glob(osp.join(work_dir, '*.pth')), key=osp.getmtime)
+    if not candidates:
+        sys.exit(f'error: training wrote no checkpoint to {work_dir}')
+    return candidates[-1]
+
+
+def parse_metrics(output: str) -> Dict[str, float]:
+    found = _METRICS.findall(output)
+    if not found:
+        return {}
+    metrics = {}
+    for item in found[-1].split(', '):
+        key, _, value = item.partition('=')
+        try:
+            metrics[key.strip()] = float(value)
+        except ValueError:
+            pass
+    return metrics
+
+
+def collect_pictures(source_dir: str, target_dir: str, limit: int = NUM_PICTURES) -> int:
+    """Copy the first ``limit`` pictures drawn under ``source_dir`` to ``target_dir``."""
+    pictures = sorted(p for ext in ('jpg', 'png')
+                      for p in glob.glob(osp.join(source_dir, '**', f'*.{ext}'),
+                                         recursive=True))
+    os.makedirs(target_dir, exist_ok=True)
+    for path in pictures[:limit]:
+        shutil.copy(path, osp.join(target_dir, osp.basename(path)))
+    return min(limit, len(pictures))
+
+
+def train_and_test(name: str, config: str, work_dir: str, data_root: str,
+                   max_iters: Optional[int], step: str) -> dict:
+    """Train ``config`` with tools/train.py, test it with tools/test.py (drawing the
+    predictions), return its metrics and where its pictures are."""
+    model_dir = osp.abspath(osp.join(work_dir, name))
+    os.makedirs(model_dir, exist_ok=True)
+    options = []
+    if data_root.rstrip('/') != DATA_ROOT:
+        options += _data_root_options(config, data_root)
+    if max_iters is not None:
+        options.append(f'train_cfg.max_iters={max_iters}')
+    python = sys.executable
+    start = time.time()
+
+    say(f'{step} training {name} ({config}) on the CPU ...')
+    train_cmd = [python, 'tools/train.py', config, '--work-dir', model_dir]
+    if options:
+        train_cmd += ['--cfg-options'] + options
+    run_logged(train_cmd, osp.join(model_dir, 'train.log'), f'{name} train')
+    train_time = time.time() - start
+    checkpoint = last_checkpoint(model_dir)
+    say(f'  trained in {train_time:.0f}s -> {checkpoint}')
+
+    say(f'{step} evaluating {name} on the validation images and drawing predictions ...')
+    draw_dir = osp.join(model_dir, 'predictions')
+    shutil.rmtree(draw_dir, ignore_errors=True)
+    test_cmd = [python, 'tools/test.py', config, checkpoint,
+                '--work-dir', osp.join(model_dir, 'test'), '--show-dir', draw_dir]
+    test_options = [o for o in options if not o.startswith('train_cfg.')]
+    if test_options:
+        test_cmd += ['--cfg-options'] + test_options
+    output = run_logged(test_cmd, osp.join(model_dir, 'test.log'), f'{name} test')
+    metrics = parse_metrics(output)
+    pictures = osp.join(osp.abspath(work_dir), 'pictures', name)
+    shutil.rmtree(pictures, ignore_errors=True)
+    count = collect_pictures(draw_dir, pictures)
+    return dict(metrics=metrics, pictures=pictures, num_pictures=count,
+                all_pictures=draw_dir, seconds=time.time() - start,
+                train_seconds=train_time)
+
+
+def _data_root_options(config: str, data_root: str) -> List[str]:
+    root = data_root.rstrip('/') + '/'
+    options = [f'{split}_dataloader.dataset.data_root={root}'
+               for split in ('train', 'val', 'test')]
+    if config == DET_CONFIG:
+        ann = root + 'annotations/instances_validation.json'
+        options += [f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}']
+    return options
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    os.chdir(ROOT)
+    start = time.time()
+    jobs = []
+    if not args.skip_det:
+        jobs.append(('mask-rcnn', DET_CONFIG))
+    if not args.skip_seg:
+        if osp.isfile(SEG_CONFIG):
+            jobs.append(('deeplabv3', SEG_CONFIG))
+        else:
+            say(f'note: {SEG_CONFIG} does not exist; skipping the segmentation demo')
+    if not jobs:
+        sys.exit('error: nothing to do (both demos skipped)')
+    steps = 1 + 2 * len(jobs)
+
+    say(f'[1/{steps}] ToyShapes dataset in {args.data_root} ...')
+    from ghostnetv2_mm.datasets.toy_shapes import make_toy_shapes
+    existed = osp.isfile(osp.join(args.data_root, 'toy_shapes.json'))
+    make_toy_shapes(args.data_root)
+    say('  already there' if existed else '  written (200 training, 50 validation images)')
+
+    results = {}
+    for i, (name, config) in enumerate(jobs):
+        results[name] = train_and_test(name, config, args.work_dir, args.data_root,
+                                       args.max_iters, f'[{2 + 2 * i}/{steps}]')
+
+    wall = time.time() - start
+    say('')
+    say('=' * 72)
+    say('GhostNetV2 demo summary (ToyShapes validation split, 50 images, '
+        'trained from scratch on CPU)')
+    if 'mask-rcnn' in results:
+        m = results['mask-rcnn']['metrics']
+        say(f'  Mask R-CNN + GhostNetV2-1.0x: box AP {_fmt(m.get("coco/bbox_mAP"))}  '
+            f'(AP50 {_fmt(m.get("coco/bbox_mAP_50"))}),  mask AP '
+            f'{_fmt(m.get("coco/segm_mAP"))}  (AP50 {_fmt(m.get("coco/segm_mAP_50"))})')
+    if 'deeplabv3' in results:
+        m = results['deeplabv3']['metrics']
+        say(f'  DeepLabV3 + GhostNetV2-1.0x:  mIoU {_fmt(m.get("mIoU"), percent=True)}  '
+            f'(aAcc {_fmt(m.get("aAcc"), percent=True)})')
+    for name, result in results.items():
+        say(f'  {name}: {result["num_pictures"]} pictures in {result["pictures"]} '
+            f'(all in {result["all_pictures"]}); trained in '
+            f'{result["train_seconds"]:.0f}s, {result["seconds"]:.0f}s in all')
+    say(f'  wall time: {wall:.0f}s ({wall / 60:.1f} min)')
+    say('=' * 72)
+
+
+def _fmt(value, percent=False) -> str:
+    if value is None:
+        return 'n/a'
+    return f'{value:.2f}' if percent else f'{value:.3f}'
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,203 @@
+#!/usr/bin/env python
+"""Draw GhostNetV2's DFC attention gates as heat maps over an image.
+
+    python tools/visualization/dfc_attention.py demo.jpg --out dfc.png
+    python tools/visualization/dfc_attention.py demo.jpg --config CONFIG --checkpoint CKPT \\
+        --blocks all --size 320
+
+Every bottleneck with DFC attention multiplies its expanded features by a sigmoid
+gate in (0, 1), one value per channel and position. A panel shows that gate, averaged
+over channels, resized to the image and laid over it: bright where the block lets its
+features through, dark where it suppresses them. By default the last DFC block of each
+stage is drawn (one panel per stage); --blocks all draws every one, a row per stage.
+"""
+import argparse
+import math
+import os
+import sys
+from collections import OrderedDict
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from ghostnetv2_mm.models import GhostNetV2  # noqa: E402
+
+# ImageNet statistics, RGB order, as every GhostNetV2 config normalises.
+MEAN = np.array([123.675, 116.28, 103.53], np.float32)
+STD = np.array([58.395, 57.12, 57.375], np.float32)
+
+
+def dfc_blocks(backbone: GhostNetV2) -> List[Tuple[int, int, int, torch.nn.Module]]:
+    """(stage, block in stage, global block index, DFCAttention) for every DFC block."""
+    found, index = [], 0
+    for stage in range(1, backbone.num_layers - 1):
+        for i, block in enumerate(getattr(backbone, f'layer{stage}')):
+            if block.ghost1.dfc is not None:
+                found.append((stage - 1, i, index, block.ghost1.dfc))
+            index += 1
+    return found
+
+
+def collect_gates(backbone: GhostNetV2, image: torch.Tensor,
+                  blocks: Optional[List[int]] = None) -> 'OrderedDict[Tuple[int, int], torch.Tensor]':
+    """Run ``backbone`` on ``image`` and return the gates of the chosen blocks.
+
+    Keys are (stage, block in stage); values are the gates as the model applies
+    them: resized (nearest) to the size of ghost1's output, which they multiply,
+    shape (N, C, H, W), float32.
+    """
+    import torch.nn.functional as F
+    raw: Dict[Tuple[int, int], torch.Tensor] = OrderedDict()
+    sizes: Dict[Tuple[int, int], Tuple[int, int]] = {}
+    handles = []
+    for stage, i, index, dfc in dfc_blocks(backbone):
+        if blocks is None or index in blocks:
+            def gate_hook(module, args, output, key=(stage, i)):
+                raw[key] = output.detach().float().clone()
+
+            def size_hook(module, args, output, key=(stage, i)):
+                sizes[key] = tuple(output.shape[-2:])
+            handles.append(dfc.register_forward_hook(gate_hook))
+            ghost1 = getattr(backbone, f'layer{stage + 1}')[i].ghost1
+            handles.append(ghost1.register_forward_hook(size_hook))
+    try:
+        with torch.no_grad():
+            backbone(image)
+    finally:
+        for h in handles:
+            h.remove()
+    gates: Dict[Tuple[int, int], torch.Tensor] = OrderedDict()
+    for key, gate in raw.items():
+        gates[key] = gate if tuple(gate.shape[-2:]) == sizes[key] else \
+            F.interpolate(gate, size=sizes[key], mode='nearest')
+    return gates
+
+
+def load_image(path: str, size: int) -> Tuple[np.ndarray, torch.Tensor]:
+    import cv2
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise FileNotFoundError(f'cannot read image {path!r}')
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    scale = size / min(rgb.shape[:2])
+    rgb = cv2.resize(rgb, (max(1, round(rgb.shape[1] * scale)),
+                           max(1, round(rgb.shape[0] * scale))),
+                     interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    tensor = torch.from_numpy((rgb.astype(np.float32) - MEAN) / STD).permute(2, 0, 1)[None]
+    return rgb, tensor
+
+
+def build_backbone(config: Optional[str], checkpoint: Optional[str], arch: str) -> GhostNetV2:
+    if config is None:
+        backbone = GhostNetV2(arch, out_indices=(10,))
+        if checkpoint:
+            from ghostnetv2_mm.checkpoint import load_backbone_weights
+            load_backbone_weights(backbone, checkpoint)
+        return backbone.eval()
+    from mmengine.config import Config
+    from ghostnetv2_mm.utils.toolkit import build_model_from_config
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.init_cfg = None
+    if 'pretrained' in cfg.model:
+        cfg.model.pretrained = None
+    model = build_model_from_config(cfg)
+    if checkpoint:
+        from mmengine.runner import load_checkpoint
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    if not isinstance(model.backbone, GhostNetV2):
+        raise ValueError(f'{config}: the backbone is {type(model.backbone).__name__}, '
+                         'not GhostNetV2')
+    return model.backbone.eval()
+
+
+def render(rgb: np.ndarray, gates, out: str, title: str) -> str:
+    import cv2
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    rows: Dict[int, list] = OrderedDict()
+    for (stage, block), gate in gates.items():
+        rows.setdefault(stage, []).append((block, gate))
+    ncols = max(len(v) for v in rows.values())
+    nrows = len(rows)
+    if ncols == 1:  # one panel per stage: lay them out in a near-square grid
+        ncols = math.ceil(math.sqrt(nrows))
+        nrows = math.ceil(len(rows) / ncols)
+        cells = [(stage, *entry) for stage, entries in rows.items() for entry in entries]
+        positions = [(k // ncols, k % ncols) for k in range(len(cells))]
+    else:
+        cells, positions = [], []
+        for r, (stage, entries) in enumerate(rows.items()):
+            for c, entry in enumerate(entries):
+                cells.append((stage, *entry))
+                positions.append((r, c))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3 * nrows + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis('off')
+    h, w = rgb.shape[:2]
+    for (stage, block, gate), (r, c) in zip(cells, positions):
+        mean_gate = gate[0].mean(0).numpy()
+        heat = cv2.resize(mean_gate, (w, h), interpolation=cv2.INTER_NEAREST)
+        ax = axes[r][c]
+        ax.imshow(rgb)
+        im = ax.imshow(heat, cmap='inferno', alpha=0.6, vmin=float(heat.min()),
+                       vmax=float(heat.max()) + 1e-6)
+        ax.set_title(f'stage {stage} · block {block} · gate {gate.shape[-2]}x{gate.shape[-1]}',
+                     fontsize=9)
+        bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, format='%.4f')
+        bar.ax.tick_params(labelsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def parse_blocks(value: str) -> Optional[List[int]]:
+    if value in ('last', 'all'):
+        return None
+    try:
+        return [int(v) for v in value.split(',')]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--blocks {value!r}: allowed 'last', 'all' or comma-separated bottleneck "
+            'indices (0-15)') from None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('image')
+    parser.add_argument('--config', help='a config whose backbone is GhostNetV2')
+    parser.add_argument('--checkpoint', help='weights (config model, or backbone)')
+    parser.add_argument('--arch', default='1.0x', help='without --config')
+    parser.add_argument('--blocks', default='last',
+                        help="'last' (per stage), 'all', or bottleneck indices like 2,7,15")
+    parser.add_argument('--size', type=int, default=224, help='short side of the input')
+    parser.add_argument('--out', default='work_dirs/dfc_attention.png')
+    args = parser.parse_args(argv)
+    if args.size < 1:
+        parser.error(f'--size {args.size}: must be >= 1')
+    blocks = parse_blocks(args.blocks)
+    backbone = build_backbone(args.config, args.checkpoint, args.arch)
+    valid = {index for _, _, index, _ in dfc_blocks(backbone)}
+    if blocks is not None and not set(blocks) <= valid:
+        parser.error(f'--blocks {args.blocks}: blocks {sorted(set(blocks) - valid)} have no '
+                     f'DFC attention; allowed: {sorted(valid)}')
+    rgb, tensor = load_image(args.image, args.size)
+    gates = collect_gates(backbone, tensor, blocks)
+    if args.blocks == 'last':
+        last = OrderedDict()
+        for (stage, block), gate in gates.items():
+            last[stage] = ((stage, block), gate)
+        gates = OrderedDict(last.values())
+    weights = args.checkpoint or 'random weights'
+    out = render(rgb, gates, args.out, f'DFC attention gates (mean over channels), {weights}')
+    print(f'saved {len(gates)} panels to {out}')
+
+
+if __name__ == '__main__':
+    main()
