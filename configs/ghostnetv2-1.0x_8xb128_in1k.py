@@ -8,13 +8,9 @@
 #   biases and BatchNorm, train-time interpolation chosen at random, seed 42)
 # Test: 224x224 centre crop of the image resized (bicubic) to 256 on its short side
 # (crop 0.875), which is how the published 75.3 top-1 was measured.
-# Reproduce the published accuracy with the official weights: convert them to this
-# classifier's layout first (tools/test.py's load_from does not translate the reference
-# key names, it would load nothing), then test:
-#   python tools/model_converters/ghostnetv2_to_mm.py ck_ghostnetv2_10.pth.tar \
-#       checkpoints/ghostnetv2_1.0x_in1k.pth
-#   python tools/test.py configs/ghostnetv2-1.0x_8xb128_in1k.py \
-#       checkpoints/ghostnetv2_1.0x_in1k.pth
+# Reproduce the published accuracy with the official weights (read as they are; or
+# converted once with tools/model_converters/ghostnetv2_to_mm.py):
+#   python tools/test.py configs/ghostnetv2-1.0x_8xb128_in1k.py ck_ghostnetv2_10.pth.tar
 #
 # Known differences from the reference run, none expressible in stock mmengine/mmpretrain:
 #   * --lr-noise 0.42 0.9 (a random +-67 % multiplicative LR perturbation per epoch between

@@ -36,7 +36,8 @@ def test_default_taps_are_the_last_block_of_each_stride():
 
 def test_negative_out_indices_count_from_the_end():
     model = GhostNetV2(out_indices=(-1, 0))
-    assert model.out_indices == (10, 0)
+    assert model.out_indices == (0, 10)
+    assert model.out_channels == (16, 960)
     outs = model.eval()(torch.rand(1, 3, 64, 64))
     assert [o.shape[1] for o in outs] == [16, 960]  # outputs follow network order
 
@@ -202,6 +203,17 @@ def test_act_cfg_selects_the_activation():
 def test_pretrained_argument_becomes_a_pretrained_init_cfg():
     model = GhostNetV2(pretrained='some/file.pth')
     assert model.init_cfg == dict(type='Pretrained', checkpoint='some/file.pth')
+
+
+def test_layers_after_the_last_output_are_neither_run_nor_trained():
+    model = GhostNetV2(out_indices=(3, 5)).train()
+    ran = []
+    model.layer6.register_forward_hook(lambda *args: ran.append(6))
+    model(torch.rand(1, 3, 32, 32))
+    assert ran == []
+    assert not any(p.requires_grad for i in range(6, 11)
+                   for p in getattr(model, f'layer{i}').parameters())
+    assert all(p.requires_grad for p in model.layer5.parameters())
 
 
 def test_freezing_every_layer_leaves_nothing_trainable():

@@ -183,3 +183,42 @@ def test_save_replaces_the_old_file_only_when_the_new_one_is_complete(tmp_path, 
         save_checkpoint_file({'w': Unpicklable()}, path)
     torch.testing.assert_close(load_checkpoint_file(path)['w'], torch.ones(3))
     assert [p.name for p in tmp_path.iterdir()] == ['ckpt.pth']
+
+
+def _tiny_imagenet_config(tmp_path, arch):
+    from PIL import Image
+    import numpy as np
+    rng = np.random.RandomState(0)
+    for name in ('cat', 'dog'):
+        (tmp_path / 'data' / 'val' / name).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.randint(0, 256, (40, 40, 3), dtype=np.uint8)).save(
+            tmp_path / 'data' / 'val' / name / '0.png')
+    config = tmp_path / f'tiny_in1k_{arch}.py'
+    config.write_text(
+        f"_base_ = [{os.path.join(ROOT, 'configs', f'ghostnetv2-{arch}_8xb128_in1k.py')!r}]\n"
+        "test_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,\n"
+        f"    dataset=dict(_delete_=True, type='CustomDataset', data_root={str(tmp_path / 'data')!r},\n"
+        "        data_prefix='val', with_label=True, pipeline=[dict(type='LoadImageFromFile'),\n"
+        "        dict(type='Resize', scale=32), dict(type='PackInputs')]))\n"
+        "test_evaluator = dict(type='Accuracy', topk=(1,))\n")
+    return config
+
+
+def test_tools_test_evaluates_an_official_checkpoint_file_directly(official_file, tmp_path):
+    _, src = official_file
+    config = _tiny_imagenet_config(tmp_path, '1.0x')
+    result = subprocess.run([sys.executable, 'tools/test.py', str(config), src,
+                             '--work-dir', str(tmp_path / 'work')],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'metrics: accuracy/top1=' in result.stdout
+
+
+def test_tools_test_refuses_a_checkpoint_that_does_not_fit_the_model(official_file, tmp_path):
+    _, src = official_file  # a 1.0x file given to a 1.3x config
+    config = _tiny_imagenet_config(tmp_path, '1.3x')
+    result = subprocess.run([sys.executable, 'tools/test.py', str(config), src,
+                             '--work-dir', str(tmp_path / 'work')],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert 'does not fit' in result.stderr and 'with another shape' in result.stderr

@@ -17,7 +17,7 @@ stages 0..i-1. For a 1-pixel side, f(1) = 1: the size never drops below 1.
 """
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from ghostnetv2_mm.models import GhostNetV2
@@ -33,7 +33,10 @@ OUTPUT_STRIDES = {
 }
 ARCH_STAGE_STRIDES = (1, 2, 1, 2, 1, 2, 1, 2, 1)
 
+# No shrinking: a failure is reported as found, instead of minutes of re-running
+# full-size forwards to minimise it.
 SETTINGS = settings(max_examples=20, deadline=None, derandomize=True,
+                    phases=(Phase.explicit, Phase.generate),
                     suppress_health_check=[HealthCheck.too_slow,
                                            HealthCheck.function_scoped_fixture])
 sizes = st.integers(min_value=1, max_value=300)
@@ -91,12 +94,12 @@ def test_every_layer_follows_the_stride_arithmetic_and_stays_finite(
         assert torch.isfinite(out).all(), f'layer {layer} not finite at {height}x{width}'
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=12)
 @given(out_indices=st.lists(st.integers(min_value=-NUM_LAYERS, max_value=NUM_LAYERS - 1),
                             min_size=1, max_size=5,
                             unique_by=lambda i: i % NUM_LAYERS),
        output_stride=st.sampled_from(sorted(OUTPUT_STRIDES)),
-       height=st.integers(1, 160), width=st.integers(1, 160))
+       height=st.integers(1, 128), width=st.integers(1, 128))
 def test_out_indices_select_exactly_those_layers_in_their_order(
         out_indices, output_stride, height, width):
     full = backbone('1.0x', output_stride)
@@ -109,8 +112,10 @@ def test_out_indices_select_exactly_those_layers_in_their_order(
         outs, all_outs = model(x), full(x)
     # out_indices are returned in layer order (like mmpretrain's MobileNetV3)
     layers = sorted(i % NUM_LAYERS for i in out_indices)
-    assert model.out_channels == tuple(full.layer_channels[i] for i in layers)
     assert len(outs) == len(layers)
+    # out_channels describes the outputs as returned (what necks are built from)
+    assert model.out_channels == tuple(o.shape[1] for o in outs)
+    assert model.out_channels == tuple(full.layer_channels[i] for i in layers)
     for out, layer in zip(outs, layers):
         assert out.shape[-2:] == (expected_size(height, layer, output_stride),
                                   expected_size(width, layer, output_stride))

@@ -228,8 +228,7 @@ def test_missing_pretrained_weights_give_the_download_message(train_tool, toy_ro
     weights = str(tmp_path / 'ghostnetv2_1.0x_backbone.pth')
     message = _exit_message(train_tool, [
         CONFIG, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
-        *data_options(toy_root), 'model.backbone.init_cfg.type=Pretrained',
-        f'model.backbone.init_cfg.checkpoint={weights}'])
+        *data_options(toy_root), f'model.backbone.pretrained={weights}'])
     assert f"pretrained weights {weights!r} are not on disk" in message
     assert 'ck_ghostnetv2_10.pth.tar' in message and 'init_cfg=None' in message
     assert not os.path.exists(tmp_path / 'w')

@@ -60,12 +60,15 @@ def main(argv=None):
     if cfg.get('model', {}).get('backbone', {}).get('init_cfg') is not None:
         cfg.model.backbone.init_cfg = None
 
-    from ghostnetv2_mm.utils.preflight import check_datasets, setup_launcher
+    from ghostnetv2_mm.utils.preflight import (check_checkpoint_fits, check_datasets,
+                                               setup_launcher)
     from ghostnetv2_mm.utils.toolkit import setup_toolkit
     scope = setup_toolkit(cfg)
     import ghostnetv2_mm  # noqa: F401  (safe checkpoint loading)
     from ghostnetv2_mm.checkpoint import CheckpointError
-    problem = check_datasets(cfg, splits=('test',)) or setup_launcher(cfg)
+    # mmengine's load_from ignores missing and unexpected keys: check them first.
+    problem = (check_datasets(cfg, splits=('test',)) or setup_launcher(cfg)
+               or check_checkpoint_fits(cfg, args.checkpoint))
     if problem:
         sys.exit(f'error: {problem}')
     if args.show_dir:

@@ -285,7 +285,8 @@ class GhostNetV2(BaseModule):
             normalised.append(i % self.num_layers)
         if len(set(normalised)) != len(normalised):
             raise _arg_error('out_indices', out_indices, allowed)
-        return tuple(normalised)
+        # Outputs come in network order, so out_channels must too.
+        return tuple(sorted(normalised))
 
     @staticmethod
     def _parse_per_stage(name, values, num_stages):
@@ -379,6 +380,11 @@ class GhostNetV2(BaseModule):
 
     # ---------------------------------------------------------------- training helpers
     def _freeze_stages(self):
+        # Layers after the last output are kept (so full checkpoints load strictly)
+        # but never run: they must not look trainable, or DDP waits for their grads.
+        for i in range(self.out_indices[-1] + 1, self.num_layers):
+            for param in getattr(self, f'layer{i}').parameters():
+                param.requires_grad = False
         for i in range(self.frozen_stages + 1):
             layer = getattr(self, f'layer{i}')
             layer.eval()

@@ -53,7 +53,9 @@ def _missing_paths(dataset: dict) -> List[str]:
     ann = dataset.get('ann_file')
     if ann:
         paths.append(os.path.join(root, ann))
-    for value in (dataset.get('data_prefix') or {}).values():
+    prefix = dataset.get('data_prefix') or {}
+    # mmdet/mmseg use a dict of folders; mmpretrain also accepts one folder as a str.
+    for value in (prefix.values() if isinstance(prefix, dict) else [prefix]):
         if isinstance(value, str) and value:
             paths.append(os.path.join(root, value))
     return [p for p in paths if not os.path.exists(p)]
@@ -135,4 +137,27 @@ def setup_launcher(cfg: Config) -> Optional[str]:
     if wrapper.get('type', 'MMDistributedDataParallel') == 'MMDistributedDataParallel':
         wrapper.setdefault('device_ids', None)  # CPU modules: DDP wants None
     cfg.model_wrapper_cfg = wrapper
+    return None
+
+
+def check_checkpoint_fits(cfg: Config, checkpoint: str) -> Optional[str]:
+    """Return a message if ``checkpoint`` does not hold exactly ``cfg.model``'s weights.
+
+    Reads the file as mmengine will (safe loading; official/timm GhostNetV2 files
+    are renamed on the way), so that a checkpoint of another width or model fails
+    here instead of being half-loaded with a warning.
+    """
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from ..checkpoint import CheckpointError, state_dict_mismatches, unwrap_state_dict
+    from .toolkit import build_model_from_config
+    try:
+        state_dict = unwrap_state_dict(_load_checkpoint(checkpoint, map_location='cpu'))
+    except (CheckpointError, TypeError) as exc:
+        return str(exc)
+    model = build_model_from_config(cfg)
+    problems = state_dict_mismatches(model.state_dict(), state_dict)
+    if problems:
+        return (f'{checkpoint!r} does not fit the model of this config; nothing was '
+                'loaded. ' + '; '.join(problems))
     return None
