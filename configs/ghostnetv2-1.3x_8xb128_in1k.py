@@ -1,7 +1,5 @@
 # GhostNetV2 1.3x (published: 76.9 top-1); same recipe as 1.0x.
-#   python tools/model_converters/ghostnetv2_to_mm.py ck_ghostnetv2_13.pth.tar \
-#       checkpoints/ghostnetv2_1.3x_in1k.pth
-#   python tools/test.py configs/ghostnetv2-1.3x_8xb128_in1k.py checkpoints/ghostnetv2_1.3x_in1k.pth
+#   python tools/test.py configs/ghostnetv2-1.3x_8xb128_in1k.py ck_ghostnetv2_13.pth.tar
 _base_ = './ghostnetv2-1.0x_8xb128_in1k.py'
 arch = '1.3x'
 model = dict(backbone=dict(arch=arch), neck=dict(in_channels=1248))

@@ -1,7 +1,5 @@
 # GhostNetV2 1.6x (published: 77.8 top-1); same recipe as 1.0x.
-#   python tools/model_converters/ghostnetv2_to_mm.py ck_ghostnetv2_16.pth.tar \
-#       checkpoints/ghostnetv2_1.6x_in1k.pth
-#   python tools/test.py configs/ghostnetv2-1.6x_8xb128_in1k.py checkpoints/ghostnetv2_1.6x_in1k.pth
+#   python tools/test.py configs/ghostnetv2-1.6x_8xb128_in1k.py ck_ghostnetv2_16.pth.tar
 _base_ = './ghostnetv2-1.0x_8xb128_in1k.py'
 arch = '1.6x'
 model = dict(backbone=dict(arch=arch), neck=dict(in_channels=1536))

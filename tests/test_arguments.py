@@ -74,3 +74,22 @@ def test_neck_rejects_features_of_the_wrong_width_naming_both_numbers():
 def test_neck_rejects_non_positive_widths():
     with pytest.raises(ValueError, match="out_channels=0"):
         GhostNetV2ClsNeck(960, 0)
+
+
+@pytest.mark.parametrize('config,key,bad,words', [
+    ('configs/retinanet_ghostnetv2_coco.py', 'neck', [40, 112, 161],
+     ['model.neck.in_channels=[40, 112, 161]', 'outputs [40, 112, 160] channels']),
+    ('configs/deeplabv3_ghostnetv2_ade20k.py', 'decode_head', 320,
+     ['model.decode_head.in_channels=320', 'set it to 160']),
+])
+def test_mismatched_neck_or_head_channels_are_caught_before_training(config, key, bad, words):
+    import os
+    from mmengine.config import Config
+    from ghostnetv2_mm.utils.preflight import check_feature_channels
+    from conftest import ROOT
+    cfg = Config.fromfile(os.path.join(ROOT, config))
+    assert check_feature_channels(cfg) is None
+    cfg.model[key].in_channels = bad
+    message = check_feature_channels(cfg)
+    for word in words:
+        assert word in message, message

@@ -78,11 +78,14 @@ def test_gate_broadcast_equals_interpolate():
         out = torch.randn(2, 3, h, w)
         gate = torch.rand(2, 3, max(1, h // 2), max(1, w // 2))
         expected = out * torch.nn.functional.interpolate(gate, size=(h, w), mode='nearest')
-        torch.testing.assert_close(multiply_by_gate(out.clone(), gate), expected,
-                                   rtol=0, atol=0)
-        with torch.no_grad():
-            torch.testing.assert_close(multiply_by_gate(out.clone(), gate), expected,
+        for fmt in (torch.contiguous_format, torch.channels_last):
+            o = out.clone().contiguous(memory_format=fmt)
+            g = gate.contiguous(memory_format=fmt)
+            torch.testing.assert_close(multiply_by_gate(o.clone(), g), expected,
                                        rtol=0, atol=0)
+            with torch.no_grad():
+                torch.testing.assert_close(multiply_by_gate(o.clone(), g), expected,
+                                           rtol=0, atol=0)
 
 
 def _run(args, timeout=300):

@@ -5,6 +5,8 @@ and --show-dir work for them."""
 import math
 import os
 import os.path as osp
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -175,7 +177,6 @@ def test_demo_test_tool_show_dir(toy_root, tmp_path):
     """tools/test.py on the demo config evaluates a checkpoint and, with --show-dir,
     saves the validation pictures with predictions drawn."""
     from mmengine.runner import Runner
-    import tools.test as test_tool
     cfg = _tiny_run_cfg(DEMO_CONFIG, toy_root, str(tmp_path / 'train'))
     setup_toolkit(cfg)
     Runner.from_cfg(cfg).train()
@@ -183,7 +184,14 @@ def test_demo_test_tool_show_dir(toy_root, tmp_path):
     show_dir = str(tmp_path / 'vis')
     options = [f'test_dataloader.dataset.data_root={toy_root}',
                'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
-    test_tool.main([osp.join(ROOT, DEMO_CONFIG), ckpt, '--work-dir', str(tmp_path / 'test'),
-                    '--show-dir', show_dir, '--cfg-options', *options])
+    # a fresh process, as on the command line (mmengine's visualizer is a per-process
+    # singleton: in this process it would still be the training runner's)
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'test.py'), osp.join(ROOT, DEMO_CONFIG),
+         ckpt, '--work-dir', str(tmp_path / 'test'), '--show-dir', show_dir,
+         '--cfg-options', *options],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'mIoU=' in proc.stdout
     pictures = [f for _, _, files in os.walk(show_dir) for f in files if f.endswith('.png')]
     assert len(pictures) == 2, pictures  # one per validation image

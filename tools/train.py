@@ -71,8 +71,8 @@ def build_config(args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
-    from ghostnetv2_mm.utils.preflight import (check_datasets, check_pretrained,
-                                               setup_launcher)
+    from ghostnetv2_mm.utils.preflight import (check_datasets, check_feature_channels,
+                                               check_pretrained, setup_launcher)
     from ghostnetv2_mm.utils.toolkit import setup_toolkit
     setup_toolkit(cfg)
     import ghostnetv2_mm  # noqa: F401  (safe checkpoint loading, also for --resume)
@@ -80,7 +80,7 @@ def main(argv=None):
     if args.resume not in (None, 'auto') and '://' not in args.resume \
             and not osp.isfile(args.resume):
         sys.exit(f'error: --resume: checkpoint {args.resume!r} not found')
-    problem = check_datasets(cfg, splits=('train', 'val'))
+    problem = check_feature_channels(cfg) or check_datasets(cfg, splits=('train', 'val'))
     if problem is None and not cfg.get('resume'):
         problem = check_pretrained(cfg)
     if problem is None:

@@ -18,7 +18,8 @@ computes the same function (up to float rounding, < 1e-4) with fewer and cheaper
   the taps that fall inside the map, so the merged conv would need a border-dependent
   bias; the separable pair is also cheaper (2k vs k^2 MACs per pixel).
 
-What the training-mode model also does (blocks.py), because it is exact: the nearest
+What the training-mode model also does (blocks.py), because it is exact: on
+channels-last maps the nearest
 2x up-sampling of the DFC gate is a broadcast multiply on a (h, 2, w, 2) view instead
 of ``F.interpolate`` (odd sizes keep ``F.interpolate``), the ghost-module slice is
 skipped when no channel is dropped, and without autograd the gate product and the
@@ -156,7 +157,7 @@ def conv_module_to_linear(module: ConvModule) -> nn.Module:
 def multiply_by_gate(out: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     """``out * nearest_resize(gate, out.shape[-2:])`` without materialising the resize.
 
-    When ``out`` is exactly twice the gate's size in both directions, nearest
+    When ``out`` is channels-last and exactly twice the gate's size in both directions, nearest
     resizing maps output pixel i to gate pixel i // 2 (PyTorch computes the source
     index as floor(i * 0.5), exact in binary), so the product is a broadcast over a
     (h, 2, w, 2) view: bit-identical to ``F.interpolate`` and no copy. Other sizes
@@ -167,8 +168,12 @@ def multiply_by_gate(out: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     n, c, height, width = out.shape
     gh, gw = gate.shape[-2:]
     # (Tracing/export first: comparing symbolic sizes would add shape guards.)
+    # Only for channels-last maps: there the innermost dim of the 6-D view is the
+    # contiguous channel dim and the product vectorises; on an NCHW map the innermost
+    # dim would be the 2-long repeat, which is slower than F.interpolate's kernel.
     if not torch.jit.is_tracing() and not _is_exporting() \
-            and height == 2 * gh and width == 2 * gw:
+            and height == 2 * gh and width == 2 * gw and c > 1 \
+            and out.is_contiguous(memory_format=torch.channels_last):
         view = out.view(n, c, gh, 2, gw, 2)
         gate = gate.view(n, c, gh, 1, gw, 1)
         if torch.is_grad_enabled():

@@ -161,3 +161,50 @@ def check_checkpoint_fits(cfg: Config, checkpoint: str) -> Optional[str]:
         return (f'{checkpoint!r} does not fit the model of this config; nothing was '
                 'loaded. ' + '; '.join(problems))
     return None
+
+
+def check_feature_channels(cfg: Config) -> Optional[str]:
+    """Return a message if the neck's or the heads' ``in_channels`` do not match the
+    channels the GhostNetV2 backbone of ``cfg`` outputs (caught before training,
+    instead of a shape error deep in the first forward pass)."""
+    model = cfg.get('model') or {}
+    backbone_cfg = model.get('backbone') or {}
+    if backbone_cfg.get('type') != 'GhostNetV2':
+        return None
+    from ..models import GhostNetV2
+    shape_args = {k: backbone_cfg[k] for k in ('arch', 'widen_factor', 'out_indices',
+                                               'in_channels') if k in backbone_cfg}
+    channels = list(GhostNetV2(**shape_args).out_channels)
+    described = (f"the backbone (GhostNetV2 arch={shape_args.get('arch', '1.0x')!r}, "
+                 f"out_indices={tuple(shape_args.get('out_indices', (3, 5, 7, 9)))}) "
+                 f'outputs {channels} channels')
+    neck = model.get('neck')
+    for n, neck_cfg in enumerate(neck if isinstance(neck, (list, tuple)) else [neck]):
+        if not isinstance(neck_cfg, dict) or 'in_channels' not in neck_cfg:
+            continue
+        name = 'model.neck' + (f'[{n}]' if isinstance(neck, (list, tuple)) else '')
+        expected = neck_cfg['in_channels']
+        if isinstance(expected, (list, tuple)) and list(expected) != channels:
+            return f'{name}.in_channels={list(expected)} but {described}; set it to {channels}'
+        if isinstance(expected, int) and expected != channels[-1]:
+            return (f'{name}.in_channels={expected} but {described}; the neck reads the last '
+                    f'one: set it to {channels[-1]}')
+        return None  # a neck sits between backbone and heads: the heads see its outputs
+    for head_name in ('decode_head', 'auxiliary_head'):
+        heads = model.get(head_name)
+        for h, head in enumerate(heads if isinstance(heads, (list, tuple)) else [heads]):
+            if not isinstance(head, dict) or 'in_channels' not in head:
+                continue
+            index = head.get('in_index', -1)
+            try:
+                wanted = ([channels[i] for i in index] if isinstance(index, (list, tuple))
+                          else channels[index])
+            except IndexError:
+                return (f'model.{head_name}.in_index={index} but {described} '
+                        f'({len(channels)} outputs)')
+            got = head['in_channels']
+            got = list(got) if isinstance(got, (list, tuple)) else got
+            if got != wanted:
+                return (f'model.{head_name}.in_channels={got} but {described}; with '
+                        f'in_index={index} set it to {wanted}')
+    return None
