@@ -341,10 +341,9 @@ class GhostNetV2(BaseModule):
         if self._deploy_channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         outs = []
-        # At inference, layers after the last requested output are not run (in
-        # training all run, as they always did).
-        num_run = self.num_layers if self.training else max(self.out_indices) + 1
-        for i in range(num_run):
+        # Layers after the last requested output never run (and are frozen: see
+        # _freeze_stages), in training as at inference.
+        for i in range(self.out_indices[-1] + 1):
             x = getattr(self, f'layer{i}')(x)
             if i in self.out_indices:
                 outs.append(x)
