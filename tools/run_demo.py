@@ -129,7 +129,7 @@ def collect_pictures(source_dir: str, target_dir: str, limit: int = NUM_PICTURES
 
 
 def train_and_test(name: str, config: str, work_dir: str, data_root: str,
-                   max_iters: Optional[int], step: str) -> dict:
+                   max_iters: Optional[int], steps: tuple) -> dict:
     """Train ``config`` with tools/train.py, test it with tools/test.py (drawing the
     predictions), return its metrics and where its pictures are."""
     model_dir = osp.abspath(osp.join(work_dir, name))
@@ -142,7 +142,7 @@ def train_and_test(name: str, config: str, work_dir: str, data_root: str,
     python = sys.executable
     start = time.time()
 
-    say(f'{step} training {name} ({config}) on the CPU ...')
+    say(f'{steps[0]} training {name} ({config}) on the CPU ...')
     train_cmd = [python, 'tools/train.py', config, '--work-dir', model_dir]
     if options:
         train_cmd += ['--cfg-options'] + options
@@ -151,7 +151,7 @@ def train_and_test(name: str, config: str, work_dir: str, data_root: str,
     checkpoint = last_checkpoint(model_dir)
     say(f'  trained in {train_time:.0f}s -> {checkpoint}')
 
-    say(f'{step} evaluating {name} on the validation images and drawing predictions ...')
+    say(f'{steps[1]} evaluating {name} on the validation images and drawing predictions ...')
     draw_dir = osp.join(model_dir, 'predictions')
     shutil.rmtree(draw_dir, ignore_errors=True)
     test_cmd = [python, 'tools/test.py', config, checkpoint,
@@ -204,7 +204,8 @@ def main(argv=None) -> None:
     results = {}
     for i, (name, config) in enumerate(jobs):
         results[name] = train_and_test(name, config, args.work_dir, args.data_root,
-                                       args.max_iters, f'[{2 + 2 * i}/{steps}]')
+                                       args.max_iters, (f'[{2 + 2 * i}/{steps}]',
+                                                        f'[{3 + 2 * i}/{steps}]'))
 
     wall = time.time() - start
     say('')
