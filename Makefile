@@ -1,5 +1,5 @@
 # The two commands a newcomer needs (each installs whatever is missing first):
-#   make demo   - train GhostNetV2 detectors/segmenters on a generated dataset, on CPU
+#   make demo   - train and evaluate Mask R-CNN + GhostNetV2 on a generated dataset, on CPU
 #   make test   - run the whole test suite
 PYTHON := .venv/bin/python
 
@@ -12,7 +12,7 @@ install-tests:
 	bash tools/install.sh --tests
 
 demo: install
-	$(PYTHON) tools/misc/print_feature_shapes.py
+	$(PYTHON) tools/run_demo.py --skip-seg
 
 test: install-tests
 	$(PYTHON) -m pytest -q tests
