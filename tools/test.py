@@ -73,6 +73,11 @@ def main(argv=None):
         sys.exit(f'error: {problem}')
     if args.show_dir:
         enable_visualisation(cfg, args.show_dir, scope)
+    # Testing needs no training set-up. Without this, hooks that read runner.iter
+    # (mmseg's visualisation hook does) make mmengine build the training loop and
+    # its dataset, which fails where only the validation data is on disk.
+    cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = None
+    cfg.param_scheduler = None
 
     from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg)
