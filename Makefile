@@ -12,7 +12,7 @@ install-tests:
 	bash tools/install.sh --tests
 
 demo: install
-	$(PYTHON) tools/run_demo.py --skip-seg
+	$(PYTHON) tools/run_demo.py
 
 test: install-tests
 	$(PYTHON) -m pytest -q tests

@@ -219,3 +219,17 @@ def test_freezing_every_layer_leaves_nothing_trainable():
     model = GhostNetV2(frozen_stages=10).train()
     assert not any(p.requires_grad for p in model.parameters())
     assert not model(torch.rand(1, 3, 32, 32))[-1].requires_grad
+
+
+@pytest.mark.parametrize('act_cfg', [dict(type='ReLU'), dict(type='HSwish')])
+def test_inference_without_autograd_equals_the_autograd_forward(act_cfg):
+    """Without autograd the blocks take their inference shortcuts (in-place gating and
+    residual adds, no ghost-module slice); the values must not change."""
+    torch.manual_seed(0)
+    model = GhostNetV2(out_indices=(3, 5, 7, 9, 10), act_cfg=act_cfg).eval()
+    x = torch.randn(2, 3, 96, 64)
+    with_grad = [out.detach() for out in model(x)]
+    with torch.no_grad():
+        without_grad = model(x)
+    for a, b in zip(with_grad, without_grad):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)

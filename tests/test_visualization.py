@@ -111,3 +111,24 @@ def test_demo_tool_draws_detections_with_the_toolkit_visualizer(toy, tmp_path):
     assert f'saved 2 picture(s) with predictions to {out_dir}' in stdout
     for name in ('validation_00000.png', 'validation_00001.png'):
         assert_png(out_dir / name, size=(128, 96))
+
+
+def test_run_demo_trains_evaluates_and_draws_every_picture(tmp_path):
+    """The README's main command, shortened to 2 iterations per model: both demo models
+    train and evaluate through the tools, and every kind of picture is written."""
+    data_root = tmp_path / 'toy'
+    make_toy_shapes(str(data_root), num_train=4, num_val=2)
+    work_dir = tmp_path / 'demo'
+    out = run_tool(os.path.join(ROOT, 'tools', 'run_demo.py'), '--work-dir', str(work_dir),
+                   '--data-root', str(data_root), '--max-iters', '2')
+    assert 'Mask R-CNN + GhostNetV2-1.0x: box AP' in out
+    assert 'DeepLabV3 + GhostNetV2-1.0x:  mIoU' in out
+    pictures = work_dir / 'pictures'
+    for name in ('mask-rcnn', 'deeplabv3'):
+        drawn = sorted((pictures / name).iterdir())
+        assert len(drawn) == 2, drawn  # one per validation image
+        with Image.open(drawn[0]) as image:  # the toolkits keep the image's format
+            assert image.size[0] >= 128 and np.asarray(image).std() > 0
+    assert_png(pictures / 'dfc_attention.png')
+    assert_png(pictures / 'curves.png')
+    assert f'DFC attention gates: {pictures / "dfc_attention.png"}' in out

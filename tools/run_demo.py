@@ -12,7 +12,10 @@ Steps, each through this project's own tools (the real mmengine runners):
    predictions on the validation images;
 3. the same for DeepLabV3 + GhostNetV2 (configs/demo/deeplabv3_ghostnetv2_toyshapes.py,
    mIoU) when that config exists;
-4. print a summary: the metrics, where the pictures are, the wall time.
+4. draw the pictures the README shows: the DFC attention gates of the trained detector's
+   backbone on a validation image (tools/visualization/dfc_attention.py) and the
+   training curves of the runs (tools/analysis/plot_curves.py);
+5. print a summary: the metrics, where the pictures are, the wall time.
 Full logs go to <work-dir>/<model>/{train,test}.log.
 """
 import argparse
@@ -36,7 +39,7 @@ NUM_PICTURES = 6
 
 # progress lines worth showing from the runners' logs
 _PROGRESS = re.compile(r'Iter\((train|val|test)\)|Epoch\((train|val|test)\)|'
-                       r'_mAP_copypaste|mIoU|Error|error:|Traceback')
+                       r'_mAP_copypaste|mIoU:|Error|error:|Traceback|^saved ')
 _METRICS = re.compile(r'^metrics: (.*)$', re.M)
 
 
@@ -164,9 +167,35 @@ def train_and_test(name: str, config: str, work_dir: str, data_root: str,
     pictures = osp.join(osp.abspath(work_dir), 'pictures', name)
     shutil.rmtree(pictures, ignore_errors=True)
     count = collect_pictures(draw_dir, pictures)
-    return dict(metrics=metrics, pictures=pictures, num_pictures=count,
+    return dict(metrics=metrics, pictures=pictures, num_pictures=count, checkpoint=checkpoint,
                 all_pictures=draw_dir, seconds=time.time() - start,
                 train_seconds=train_time)
+
+
+def draw_pictures(results: dict, jobs: List[tuple], work_dir: str,
+                  data_root: str) -> Dict[str, str]:
+    """DFC attention of the first trained model on the first validation image, and
+    the training curves of every run; returns {what: PNG path}."""
+    python = sys.executable
+    out_dir = osp.join(osp.abspath(work_dir), 'pictures')
+    os.makedirs(out_dir, exist_ok=True)
+    pictures = {}
+    name, config = jobs[0]
+    image = sorted(glob.glob(osp.join(data_root, 'images', 'validation', '*.jpg')))[0]
+    attention = osp.join(out_dir, 'dfc_attention.png')
+    run_logged([python, 'tools/visualization/dfc_attention.py', image, '--config', config,
+                '--checkpoint', results[name]['checkpoint'], '--size', '128',
+                '--out', attention],
+               osp.join(out_dir, 'dfc_attention.log'), 'dfc attention')
+    pictures['DFC attention gates'] = attention
+    curves = osp.join(out_dir, 'curves.png')
+    names = [n for n, _ in jobs]
+    run_logged([python, 'tools/analysis/plot_curves.py',
+                *[osp.join(osp.abspath(work_dir), n) for n in names],
+                '--names', *names, '--keys', 'loss', '--out', curves],
+               osp.join(out_dir, 'curves.log'), 'curves')
+    pictures['training curves'] = curves
+    return pictures
 
 
 def _data_root_options(config: str, data_root: str) -> List[str]:
@@ -193,19 +222,25 @@ def main(argv=None) -> None:
             say(f'note: {SEG_CONFIG} does not exist; skipping the segmentation demo')
     if not jobs:
         sys.exit('error: nothing to do (both demos skipped)')
-    steps = 1 + 2 * len(jobs)
+    steps = 2 + 2 * len(jobs)
 
     say(f'[1/{steps}] ToyShapes dataset in {args.data_root} ...')
     from ghostnetv2_mm.datasets.toy_shapes import make_toy_shapes
-    existed = osp.isfile(osp.join(args.data_root, 'toy_shapes.json'))
-    make_toy_shapes(args.data_root)
-    say('  already there' if existed else '  written (200 training, 50 validation images)')
+    # a ToyShapes dataset already there (any size) is used as it is
+    if osp.isfile(osp.join(args.data_root, 'toy_shapes.json')):
+        say('  already there')
+    else:
+        make_toy_shapes(args.data_root)
+        say('  written (200 training, 50 validation images)')
 
     results = {}
     for i, (name, config) in enumerate(jobs):
         results[name] = train_and_test(name, config, args.work_dir, args.data_root,
                                        args.max_iters, (f'[{2 + 2 * i}/{steps}]',
                                                         f'[{3 + 2 * i}/{steps}]'))
+
+    say(f'[{steps}/{steps}] drawing the DFC attention gates and the training curves ...')
+    extra = draw_pictures(results, jobs, args.work_dir, args.data_root)
 
     wall = time.time() - start
     say('')
@@ -225,6 +260,8 @@ def main(argv=None) -> None:
         say(f'  {name}: {result["num_pictures"]} pictures in {result["pictures"]} '
             f'(all in {result["all_pictures"]}); trained in '
             f'{result["train_seconds"]:.0f}s, {result["seconds"]:.0f}s in all')
+    for label, path in extra.items():
+        say(f'  {label}: {path}')
     say(f'  wall time: {wall:.0f}s ({wall / 60:.1f} min)')
     say('=' * 72)
 

@@ -2,6 +2,10 @@
 # trained FROM SCRATCH on ToyShapes (generated, nothing downloaded) on a CPU, in a few
 # minutes. Scaled down for 128x128 images and one CPU process: BN instead of SyncBN,
 # narrower heads, ASPP rates scaled to the 16x16 feature map, AdamW, short schedule.
+# Background covers ~86% of the pixels: with plain cross-entropy the model from
+# scratch settles on "background everywhere" (mIoU 21.6) or on one shape class for
+# every shape, so the loss weights the classes (background 0.5, circle 1, square and
+# triangle 2; circles cover the most pixels of the three).
 #
 #   python -m ghostnetv2_mm.datasets.toy_shapes data/toy_shapes
 #   python tools/train.py configs/demo/deeplabv3_ghostnetv2_toyshapes.py
@@ -13,12 +17,15 @@ norm_cfg = dict(type='BN', requires_grad=True)
 crop_size = (128, 128)
 num_classes = 4  # background, circle, square, triangle
 
+class_weight = [0.5, 1.0, 2.0, 2.0]
+
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(norm_cfg=norm_cfg, init_cfg=None),  # from scratch
     decode_head=dict(channels=64, dilations=(1, 3, 6, 9), num_classes=num_classes,
-                     norm_cfg=norm_cfg),
-    auxiliary_head=dict(channels=32, num_classes=num_classes, norm_cfg=norm_cfg))
+                     norm_cfg=norm_cfg, loss_decode=dict(class_weight=class_weight)),
+    auxiliary_head=dict(channels=32, num_classes=num_classes, norm_cfg=norm_cfg,
+                        loss_decode=dict(class_weight=class_weight)))
 
 # ---------------------------------------------------------------- data: ToyShapes
 dataset_type = 'BaseSegDataset'
@@ -29,7 +36,9 @@ metainfo = dict(
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=False),
-    dict(type='RandomResize', scale=crop_size, ratio_range=(0.75, 1.5), keep_ratio=True),
+    # Only enlarge (ratio >= 1), so that crops are never padded: mmseg 1.2.2's
+    # class-weighted cross-entropy fails on the padding label 255.
+    dict(type='RandomResize', scale=crop_size, ratio_range=(1.0, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs')
