@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
-from mmcv.cnn import ConvModule
+from .conv_module import ConvModule
 from mmengine.model import BaseModule
 
 from .deploy import conv_module_to_linear, fuse_conv_module, multiply_by_gate
