@@ -1,5 +1,6 @@
 # The two commands a newcomer needs (each installs whatever is missing first):
-#   make demo   - train and evaluate Mask R-CNN + GhostNetV2 on a generated dataset, on CPU
+#   make demo   - train and evaluate Mask R-CNN and DeepLabV3 + GhostNetV2 on a generated
+#                 dataset, on CPU, and draw their pictures
 #   make test   - run the whole test suite
 PYTHON := .venv/bin/python
 

@@ -221,15 +221,33 @@ def test_freezing_every_layer_leaves_nothing_trainable():
     assert not model(torch.rand(1, 3, 32, 32))[-1].requires_grad
 
 
-@pytest.mark.parametrize('act_cfg', [dict(type='ReLU'), dict(type='HSwish')])
-def test_inference_without_autograd_equals_the_autograd_forward(act_cfg):
+def test_inference_without_autograd_equals_the_autograd_forward():
     """Without autograd the blocks take their inference shortcuts (in-place gating and
     residual adds, no ghost-module slice); the values must not change."""
     torch.manual_seed(0)
-    model = GhostNetV2(out_indices=(3, 5, 7, 9, 10), act_cfg=act_cfg).eval()
+    model = GhostNetV2(out_indices=(3, 5, 7, 9, 10)).eval()
     x = torch.randn(2, 3, 96, 64)
     with_grad = [out.detach() for out in model(x)]
     with torch.no_grad():
         without_grad = model(x)
     for a, b in zip(with_grad, without_grad):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('order', [('conv', 'norm', 'act'), ('norm', 'conv', 'act')])
+def test_project_conv_module_computes_what_mmcv_conv_module_computes(order):
+    """The blocks' ConvModule only shortens mmcv's forward; every order gives mmcv's
+    result with the same weights (the non-plain order through mmcv's own code)."""
+    from mmcv.cnn import ConvModule as MMCVConvModule
+
+    from ghostnetv2_mm.models.conv_module import ConvModule
+    kwargs = dict(in_channels=4, out_channels=8, kernel_size=3, padding=1, order=order,
+                  norm_cfg=dict(type='BN'))
+    torch.manual_seed(0)
+    ours, reference = ConvModule(**kwargs).eval(), MMCVConvModule(**kwargs).eval()
+    ours.bn.running_mean.uniform_(-1, 1)
+    ours.bn.running_var.uniform_(0.5, 2)
+    reference.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 4, 9, 7)
+    for kw in (dict(), dict(norm=False), dict(activate=False)):
+        torch.testing.assert_close(ours(x, **kw), reference(x, **kw), rtol=0, atol=0)

@@ -250,11 +250,11 @@ def test_benchmark_runs_end_to_end_and_resumes(tmp_path, capsys):
 
 
 def test_finetuning_from_random_weights_learns_digits(tmp_path):
-    """The fine-tune protocol trains a randomly initialised GhostNetV2 well above chance
-    (10%) in 5 epochs. Measured: 92.4%; without the protocol's gradient clipping the loss
-    climbs back above chance after a few dozen steps and accuracy stays at chance."""
+    """The fine-tune protocol, gradient clipping included, trains a randomly initialised
+    GhostNetV2 on digits in 5 epochs. Measured with these settings: 94.2% with the
+    clipping, 54.0% with it turned off (GRAD_CLIP_NORM = inf); chance is 10%."""
     tool = load_benchmark_tool()
     rows = tool.main(['--datasets', 'digits', '--backbones', 'ghostnetv2_1.0x',
                       '--protocols', 'finetune', '--epochs', '5', '--latency-runs', '1',
                       '--out', str(tmp_path / 'transfer')])
-    assert float(rows[0]['top1']) > 0.5
+    assert float(rows[0]['top1']) > 0.8

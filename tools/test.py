@@ -76,8 +76,7 @@ def main(argv=None):
     # Testing needs no training set-up. Without this, hooks that read runner.iter
     # (mmseg's visualisation hook does) make mmengine build the training loop and
     # its dataset, which fails where only the validation data is on disk.
-    cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = None
-    cfg.param_scheduler = None
+    cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = cfg.param_scheduler = None
 
     from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg)

@@ -416,7 +416,7 @@ def run_finetune(model, train, test, args, flip) -> float:
             loss.backward()
             # From random initialisation, SGD at these learning rates blows up after
             # a few dozen steps (loss back above chance); clipping the global gradient
-            # norm to 1.0 keeps it stable and is harmless for pretrained weights.
+            # norm to 1.0 keeps it stable (digits, 5 epochs: 94.2% vs 54.0% unclipped).
             torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP_NORM)
             optimizer.step()
             scheduler.step()

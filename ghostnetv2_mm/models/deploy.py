@@ -19,11 +19,10 @@ computes the same function (up to float rounding, < 1e-4) with fewer and cheaper
   bias; the separable pair is also cheaper (2k vs k^2 MACs per pixel).
 
 What the training-mode model also does (blocks.py), because it is exact: on
-channels-last maps the nearest
-2x up-sampling of the DFC gate is a broadcast multiply on a (h, 2, w, 2) view instead
-of ``F.interpolate`` (odd sizes keep ``F.interpolate``), the ghost-module slice is
-skipped when no channel is dropped, and without autograd the gate product and the
-residual add run in place.
+channels-last maps the nearest 2x up-sampling of the DFC gate is a broadcast multiply
+on a (h, 2, w, 2) view instead of ``F.interpolate`` (odd sizes and NCHW maps keep
+``F.interpolate``), the ghost-module slice is skipped when no channel is dropped, and
+without autograd the gate product and the residual add run in place.
 
 Deploy mode is for inference: the BatchNorm statistics are frozen into the weights,
 so it cannot be trained further (``train()`` still works but there is no BN left to
@@ -157,11 +156,11 @@ def conv_module_to_linear(module: ConvModule) -> nn.Module:
 def multiply_by_gate(out: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     """``out * nearest_resize(gate, out.shape[-2:])`` without materialising the resize.
 
-    When ``out`` is channels-last and exactly twice the gate's size in both directions, nearest
-    resizing maps output pixel i to gate pixel i // 2 (PyTorch computes the source
-    index as floor(i * 0.5), exact in binary), so the product is a broadcast over a
-    (h, 2, w, 2) view: bit-identical to ``F.interpolate`` and no copy. Other sizes
-    (odd maps, and the 1-pixel case) use ``F.interpolate``. Without autograd the
+    When ``out`` is channels-last and exactly twice the gate's size in both directions,
+    nearest resizing maps output pixel i to gate pixel i // 2 (PyTorch computes the
+    source index as floor(i * 0.5), exact in binary), so the product is a broadcast over
+    a (h, 2, w, 2) view: bit-identical to ``F.interpolate`` and no copy. Other cases
+    (NCHW maps, odd maps, the 1-pixel case) use ``F.interpolate``. Without autograd the
     product is written into ``out`` in place.
     """
     gate = gate.to(out.dtype)
