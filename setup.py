@@ -20,7 +20,10 @@ setup(
     packages=find_packages(include=['ghostnetv2_mm', 'ghostnetv2_mm.*']),
     # The package itself imports only these three, so it loads in a detection-only or
     # segmentation-only environment. mmcv is built from source by tools/install.sh.
-    install_requires=['torch>=1.8', 'mmengine>=0.8.0', 'mmcv>=2.0.0,<2.2.0'],
+    # torch >= 2.5: safe loading allows (object, "module.name") pairs there
+    # (torch.serialization.add_safe_globals / safe_globals), which reading mmengine's
+    # checkpoints with weights_only=True needs. Tested with torch 2.14.1.
+    install_requires=['torch>=2.5', 'mmengine>=0.10.0', 'mmcv>=2.0.0,<2.2.0'],
     extras_require={
         'det': ['mmdet==3.3.0'],
         'seg': ['mmsegmentation==1.2.2', 'ftfy', 'regex'],

@@ -10,10 +10,9 @@
 #   python tools/train.py configs/deeplabv3_ghostnetv2_ade20k.py
 #   bash tools/dist_train.sh configs/deeplabv3_ghostnetv2_ade20k.py 4
 #
-# Needs ADE20K under data/ade/ADEChallengeData2016 and the official ImageNet weights
-# in checkpoints/ck_ghostnetv2_10.pth.tar (other path:
-# --cfg-options model.backbone.init_cfg.checkpoint=PATH; from scratch:
-# --cfg-options model.backbone.init_cfg=None).
+# Needs ADE20K under data/ade/ADEChallengeData2016. The official ImageNet weights are read
+# by URL (downloaded once into torch hub's cache); a local copy: --cfg-options
+# model.backbone.init_cfg.checkpoint=PATH; from scratch: model.backbone.init_cfg=None.
 _base_ = ['mmseg::deeplabv3/deeplabv3_r50-d8_4xb4-160k_ade20k-512x512.py']
 
 custom_imports = dict(imports=['ghostnetv2_mm'], allow_failed_imports=False)
@@ -37,7 +36,7 @@ model = dict(
         norm_cfg=norm_cfg,
         norm_eval=False,
         init_cfg=dict(type='Pretrained',
-                      checkpoint='checkpoints/ck_ghostnetv2_10.pth.tar')),
+                      checkpoint='https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/GhostNetV2/ck_ghostnetv2_10.pth.tar')),  # noqa: E501
     # ASPP on the last bottleneck (160 ch; like MobileNetV2's 320-ch tap, not the
     # 960-ch final 1x1 conv). 256 ASPP channels (the DeepLabV3 paper's width) instead
     # of mmseg's ResNet-sized 512, which MobileNetV2 also keeps: at 512x512 the

@@ -5,5 +5,5 @@ _base_ = ['./mask-rcnn_ghostnetv2_coco.py']
 model = dict(
     backbone=dict(
         arch='1.6x',
-        init_cfg=dict(checkpoint='checkpoints/ck_ghostnetv2_16.pth.tar')),
+        init_cfg=dict(checkpoint='https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/GhostNetV2/ck_ghostnetv2_16.pth.tar')),  # noqa: E501
     neck=dict(in_channels=[40, 64, 180, 256]))

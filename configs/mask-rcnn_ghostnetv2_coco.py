@@ -5,8 +5,8 @@
 # Everything not set here comes from mmdet's own Mask R-CNN R-50 config (data pipeline,
 # 1333x800 resize, RPN/RoI heads, schedule), so results compare with mmdet's baselines
 # (Mask R-CNN R-50 1x: 38.2 box / 34.7 mask AP). ImageNet weights: the official GhostNetV2
-# release file ck_ghostnetv2_10.pth.tar in checkpoints/ (another path: --cfg-options
-# model.backbone.init_cfg.checkpoint=PATH; from scratch: model.backbone.init_cfg=None).
+# release file, by URL (downloaded once into torch hub's cache); a local copy: --cfg-options
+# model.backbone.init_cfg.checkpoint=PATH; from scratch: model.backbone.init_cfg=None.
 _base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py']
 
 custom_imports = dict(imports=['ghostnetv2_mm'], allow_failed_imports=False)
@@ -22,7 +22,7 @@ model = dict(
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=True,  # 2 images per GPU are too few to re-estimate BN statistics
         init_cfg=dict(type='Pretrained',
-                      checkpoint='checkpoints/ck_ghostnetv2_10.pth.tar')),
+                      checkpoint='https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/GhostNetV2/ck_ghostnetv2_10.pth.tar')),  # noqa: E501
     neck=dict(in_channels=[24, 40, 112, 160]))
 
 # Optimizer. Same SGD schedule as mmdet's R-50 Mask R-CNN (lr 0.02 for 16 images per

@@ -4,9 +4,9 @@
 #
 # Everything not set here comes from mmdet's own RetinaNet R-50 config (data pipeline,
 # 1333x800 resize, head, anchors, schedule), so results compare with mmdet's baselines
-# (RetinaNet R-18 1x: 31.7 box AP). ImageNet weights: the official GhostNetV2 release file
-# ck_ghostnetv2_10.pth.tar in checkpoints/ (another path: --cfg-options
-# model.backbone.init_cfg.checkpoint=PATH; from scratch: model.backbone.init_cfg=None).
+# (RetinaNet R-18 1x: 31.7 box AP). ImageNet weights: the official GhostNetV2 release file,
+# by URL (downloaded once into torch hub's cache); a local copy: --cfg-options
+# model.backbone.init_cfg.checkpoint=PATH; from scratch: model.backbone.init_cfg=None.
 _base_ = ['mmdet::retinanet/retinanet_r50_fpn_1x_coco.py']
 
 custom_imports = dict(imports=['ghostnetv2_mm'], allow_failed_imports=False)
@@ -23,7 +23,7 @@ model = dict(
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=True,  # 2 images per GPU are too few to re-estimate BN statistics
         init_cfg=dict(type='Pretrained',
-                      checkpoint='checkpoints/ck_ghostnetv2_10.pth.tar')),
+                      checkpoint='https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/GhostNetV2/ck_ghostnetv2_10.pth.tar')),  # noqa: E501
     neck=dict(
         in_channels=[40, 112, 160],
         start_level=0,

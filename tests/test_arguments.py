@@ -5,7 +5,7 @@ import re
 import pytest
 import torch
 
-from ghostnetv2_mm.models import GhostNetV2, GhostNetV2ClsNeck
+from ghostnetv2_mm.models import GhostNetV2, classifier_cfg
 
 # (kwargs, exception type, words the message must contain)
 BACKBONE_CASES = [
@@ -65,15 +65,9 @@ def test_input_with_wrong_channels_or_rank_is_rejected(shape):
         model(torch.rand(*shape))
 
 
-def test_neck_rejects_features_of_the_wrong_width_naming_both_numbers():
-    neck = GhostNetV2ClsNeck(in_channels=960)
-    with pytest.raises(ValueError, match='got 160 input channels but in_channels=960'):
-        neck((torch.rand(1, 160, 7, 7),))
-
-
-def test_neck_rejects_non_positive_widths():
-    with pytest.raises(ValueError, match="out_channels=0"):
-        GhostNetV2ClsNeck(960, 0)
+def test_classifier_cfg_rejects_an_unknown_arch_naming_the_allowed_ones():
+    with pytest.raises(ValueError, match=re.escape("arch='2.0x'") + ".*'1.0x', '1.3x', '1.6x'"):
+        classifier_cfg('2.0x')
 
 
 @pytest.mark.parametrize('config,key,bad,words', [

@@ -7,10 +7,10 @@ import sys
 import pytest
 import torch
 
-from ghostnetv2_mm.checkpoint import (CheckpointError, convert_reference_state_dict,
-                                      load_checkpoint_file, save_checkpoint_file)
-from ghostnetv2_mm.checkpoint.conversion_job import convert_checkpoint_file
-from ghostnetv2_mm.models import GhostNetV2
+from ghostnetv2_mm.checkpoint import (GHOSTNETV2, CheckpointError, adapt_state_dict,
+                                      convert_checkpoint_file, load_checkpoint_file,
+                                      save_checkpoint_file)
+from ghostnetv2_mm.models import GhostNetV2, build_classifier
 
 from conftest import ROOT, randomise_bn
 
@@ -43,17 +43,19 @@ def official_file(tmp_path_factory):
 def test_reference_layout_has_764_weight_entries_and_all_are_placed():
     _, state = official_state_dict(with_profiler_counters=False)
     assert len(state) == 764
-    result = convert_reference_state_dict(state)
-    assert result.unplaced == []
-    assert len(result.state_dict) == 764
+    assert GHOSTNETV2.matches(state)
+    classifier = build_classifier('1.0x')
+    adapted, dropped = adapt_state_dict(classifier, state)
+    assert dropped == []
+    assert set(adapted) == set(classifier.state_dict())
 
 
-def test_profiler_counters_are_dropped_and_reported():
+def test_profiler_counters_are_recognised_and_dropped():
     _, state = official_state_dict()
-    result = convert_reference_state_dict(state)
-    assert result.unplaced == []
-    assert len(result.profiler_counters) > 300
-    assert all(k.endswith(('total_ops', 'total_params')) for k in result.profiler_counters)
+    assert sum(k.endswith(('total_ops', 'total_params')) for k in state) > 300
+    adapted, _ = adapt_state_dict(build_classifier('1.0x'), state)
+    assert not any(k.endswith(('total_ops', 'total_params')) for k in adapted)
+    assert len(adapted) == 764
 
 
 @pytest.mark.parametrize('arch', ['1.0x', '1.3x', '1.6x'])
@@ -63,19 +65,8 @@ def test_converter_writes_a_classifier_that_reproduces_the_reference(arch, tmp_p
     torch.save(state, src)  # a bare state dict, as some official files are
     report = convert_checkpoint_file(str(src), str(dst))
     assert report.arch == arch and report.problems == []
-
-    import ghostnetv2_mm.models.cls_head  # noqa: F401
-    from mmengine.registry import init_default_scope
-    from mmpretrain.registry import MODELS
-    init_default_scope('mmpretrain')
-    width = {'1.0x': 960, '1.3x': 1248, '1.6x': 1536}[arch]
-    model = MODELS.build(dict(
-        type='ImageClassifier',
-        backbone=dict(type='GhostNetV2', arch=arch, out_indices=(10,)),
-        neck=dict(type='GhostNetV2ClsNeck', in_channels=width),
-        head=dict(type='GhostNetV2ClsHead', num_classes=1000))).eval()
-    missing, unexpected = model.load_state_dict(
-        load_checkpoint_file(dst)['state_dict'], strict=True)
+    model = build_classifier(arch).eval()
+    model.load_state_dict(load_checkpoint_file(dst)['state_dict'], strict=True)
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         assert (model(x, mode='tensor') - reference(x)).abs().max() < 1e-5
@@ -101,7 +92,7 @@ def test_converter_refuses_a_partial_checkpoint_and_writes_nothing(tmp_path):
     with pytest.raises(CheckpointError) as info:
         convert_checkpoint_file(str(src), str(dst))
     assert 'blocks.6.3.mystery.weight' in str(info.value)
-    assert 'layer7.3.ghost1.dfc.horizontal.conv.weight' in str(info.value)
+    assert 'backbone.layer7.3.ghost1.dfc.horizontal.conv.weight' in str(info.value)
     assert not dst.exists()
     result = subprocess.run([sys.executable, 'tools/model_converters/ghostnetv2_to_mm.py',
                              str(src), str(dst)], cwd=ROOT, capture_output=True, text=True)
@@ -141,10 +132,12 @@ def test_pretrained_of_another_width_is_refused_and_nothing_is_loaded(official_f
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
-def test_missing_pretrained_file_says_how_to_get_the_official_weights(tmp_path):
-    model = GhostNetV2(init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'nope.pth')))
-    with pytest.raises(FileNotFoundError, match='huawei-noah/Efficient-AI-Backbones'):
+def test_missing_pretrained_file_names_it_and_says_how_to_train_from_scratch(tmp_path):
+    path = str(tmp_path / 'nope.pth')
+    model = GhostNetV2(init_cfg=dict(type='Pretrained', checkpoint=path))
+    with pytest.raises(FileNotFoundError) as info:
         model.init_weights()
+    assert path in str(info.value) and 'init_cfg=None' in str(info.value)
 
 
 class _Evil:

@@ -15,7 +15,6 @@ from PIL import Image
 
 from conftest import ROOT
 
-import ghostnetv2_mm.models.cls_head  # noqa: F401,E402  (registers the head)
 
 IMAGENET_CONFIGS = {
     '1.0x': ('configs/ghostnetv2-1.0x_8xb128_in1k.py', 6_156_908),
@@ -83,8 +82,9 @@ def test_imagenet_recipe_follows_the_reference():
 @pytest.mark.parametrize('path', sorted(TRANSFER_CONFIGS))
 def test_transfer_configs_build_and_take_32x32_inputs(path):
     cfg = load_config(path)
-    assert cfg.model.backbone.init_cfg.checkpoint == 'checkpoints/ck_ghostnetv2_10.pth.tar'
-    assert 'ghostnetv2_mm.models.cls_head' in cfg.custom_imports.imports
+    assert cfg.model.backbone.init_cfg.checkpoint == (
+        'https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/'
+        'GhostNetV2/ck_ghostnetv2_10.pth.tar')
     model = build_model(cfg)
     model.eval()
     with torch.no_grad():
@@ -258,3 +258,27 @@ def test_finetuning_from_random_weights_learns_digits(tmp_path):
                       '--protocols', 'finetune', '--epochs', '5', '--latency-runs', '1',
                       '--out', str(tmp_path / 'transfer')])
     assert float(rows[0]['top1']) > 0.8
+
+
+def test_benchmark_stops_on_non_finite_features_and_records_nothing(tmp_path, monkeypatch):
+    """A NaN feature (here: one NaN BatchNorm statistic in the final layer, as a
+    diverged run leaves it) must stop the benchmark naming the run and the split,
+    not be replaced by a number that yields a plausible accuracy."""
+    tool = load_benchmark_tool()
+    build_backbone = tool.build_backbone
+
+    def broken_backbone(name):
+        backbone = build_backbone(name)
+        backbone.layer10.bn.running_mean[7] = float('nan')
+        return backbone
+
+    monkeypatch.setattr(tool, 'build_backbone', broken_backbone)
+    out = tmp_path / 'transfer'
+    with pytest.raises(SystemExit) as exc:
+        tool.main(['--datasets', 'digits', '--backbones', 'ghostnetv2_1.0x',
+                   '--protocols', 'linear', '--max-train', '20', '--max-test', '10',
+                   '--latency-runs', '1', '--threads', '1', '--out', str(out)])
+    message = str(exc.value.code)
+    assert message.startswith('error: digits / ghostnetv2_1.0x / linear (init random): '
+                              'features (train): 20 of 20 images give non-finite')
+    assert tool.read_rows(str(out / 'results.csv')) == []

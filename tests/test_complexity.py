@@ -5,33 +5,27 @@ import sys
 import pytest
 import torch
 
-from ghostnetv2_mm.models import GhostNetV2, GhostNetV2ClsNeck
+from ghostnetv2_mm.models import build_classifier
 from ghostnetv2_mm.utils import count_macs, count_parameters
 
 from conftest import ROOT
 
 
-def classifier(arch):
-    backbone = GhostNetV2(arch, out_indices=(10,))
-    neck = GhostNetV2ClsNeck(backbone.layer_channels[-1])
-    return torch.nn.Sequential(backbone, neck, torch.nn.Sequential(
-        torch.nn.Flatten(), torch.nn.Linear(1280, 1000)))
+class _Logits(torch.nn.Module):
+    """The mmpretrain classifier's plain tensor forward (backbone, pool, head)."""
 
-
-class _Unpack(torch.nn.Module):
     def __init__(self, model):
         super().__init__()
         self.model = model
 
     def forward(self, x):
-        backbone, neck, head = self.model
-        return head(neck(backbone(x))[0])
+        return self.model(x, mode='tensor')
 
 
 @pytest.mark.parametrize('arch,params,mmacs', [
     ('1.0x', 6_156_908, 167.0), ('1.3x', 8_960_404, 269.3), ('1.6x', 12_392_698, 398.6)])
 def test_classifier_params_and_macs_match_the_paper(arch, params, mmacs):
-    model = _Unpack(classifier(arch))
+    model = _Logits(build_classifier(arch))
     assert count_parameters(model) == params
     macs, per_type = count_macs(model, torch.rand(1, 3, 224, 224))
     assert round(macs / 1e6, 1) == mmacs

@@ -16,19 +16,20 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if osp.join(ROOT, 'tools') not in sys.path:
     sys.path.insert(0, osp.join(ROOT, 'tools'))
 
-from ghostnetv2_mm.datasets.toy_shapes import CLASSES, make_toy_shapes  # noqa: E402
+from conftest import tiny_det_config as tiny_config  # noqa: E402
 
+# GhostNetV2 only (the GhostNet V1 / V3 ablations: tests/test_downstream_configs.py)
+PATTERNS = ('retinanet_ghostnetv2*.py', 'mask-rcnn_ghostnetv2*.py')
 COCO_CONFIGS = sorted(
-    osp.relpath(p, ROOT) for pattern in ('retinanet*.py', 'mask-rcnn*.py')
+    osp.relpath(p, ROOT) for pattern in PATTERNS
     for p in glob.glob(osp.join(ROOT, 'configs', pattern)))
 DEMO_CONFIGS = sorted(
-    osp.relpath(p, ROOT) for pattern in ('retinanet*.py', 'mask-rcnn*.py')
+    osp.relpath(p, ROOT) for pattern in PATTERNS
     for p in glob.glob(osp.join(ROOT, 'configs', 'demo', pattern)))
 ALL_CONFIGS = COCO_CONFIGS + DEMO_CONFIGS
 # taps of the default out_indices=(3, 5, 7, 9) for each width
 WIDTH_CHANNELS = {'1.0x': (24, 40, 112, 160), '1.3x': (32, 52, 144, 208),
                   '1.6x': (40, 64, 180, 256)}
-TEST_SCALE = (96, 96)  # the COCO configs resize to 1333x800: far too slow on a CPU
 
 
 def test_all_expected_configs_exist():
@@ -37,59 +38,6 @@ def test_all_expected_configs_exist():
                 for model in ('retinanet', 'mask-rcnn') for width in ('', '-1.3x', '-1.6x')}
     expected |= {'retinanet_ghostnetv2_toyshapes.py', 'mask-rcnn_ghostnetv2_toyshapes.py'}
     assert expected <= names
-
-
-@pytest.fixture(scope='module')
-def toy_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('toy_shapes'))
-    make_toy_shapes(root, num_train=4, num_val=2, size=(64, 64), max_objects=2,
-                    radius=(8, 20), seed=1)
-    return root
-
-
-def _set_scale(pipeline, scale):
-    for step in pipeline:
-        if step['type'] in ('Resize', 'RandomResize'):
-            step['scale'] = scale
-
-
-def tiny_config(config: str, toy_root: str, work_dir: str) -> Config:
-    """``config`` with ImageNet weights off, ToyShapes data, tiny loaders, 2 iterations."""
-    cfg = Config.fromfile(osp.join(ROOT, config))
-    cfg.model.backbone.init_cfg = None
-    root = toy_root.rstrip('/') + '/'
-    metainfo = dict(classes=CLASSES)
-    for split, folder in (('train', 'training'), ('val', 'validation'),
-                          ('test', 'validation')):
-        loader = cfg[f'{split}_dataloader']
-        loader.update(batch_size=2, num_workers=0, persistent_workers=False)
-        dataset = loader.dataset
-        dataset.update(data_root=root, metainfo=metainfo,
-                       ann_file=f'annotations/instances_{folder}.json',
-                       data_prefix=dict(img=f'images/{folder}/'))
-        _set_scale(dataset.pipeline, TEST_SCALE)
-    for split in ('val', 'test'):
-        cfg[f'{split}_evaluator'].ann_file = root + 'annotations/instances_validation.json'
-    if cfg.train_cfg.type == 'EpochBasedTrainLoop':
-        cfg.train_cfg.update(max_epochs=1, val_interval=1)  # 4 images / 2 = 2 iterations
-    else:
-        cfg.train_cfg.update(max_iters=2, val_interval=2)
-        cfg.default_hooks.checkpoint.interval = 2
-    cfg.default_hooks.logger.interval = 1
-    # keep every detection: after 2 iterations no score passes the usual 0.05, and
-    # CocoMetric reports nothing for an empty result
-    test_cfg = cfg.model.test_cfg
-    # the COCO configs' heads have 80 classes; ToyShapes has 3 (CocoMetric maps labels
-    # to the dataset's categories)
-    heads = [cfg.model.get('bbox_head')] + [cfg.model.get('roi_head', {}).get(name)
-                                            for name in ('bbox_head', 'mask_head')]
-    for head in heads:
-        if head:
-            head.num_classes = len(CLASSES)
-    (test_cfg.rcnn if 'rcnn' in test_cfg else test_cfg).score_thr = 0.0
-    cfg.visualizer.name = f'visualizer_{osp.basename(config)}'  # one per runner
-    cfg.work_dir = work_dir
-    return cfg
 
 
 class Recorder(Hook):
@@ -154,8 +102,10 @@ def test_coco_config_freezes_stem_and_loads_matching_official_weights(config):
     assert backbone.frozen_stages == 0 and backbone.norm_eval is True
     assert backbone.norm_cfg.type == 'BN'
     suffix = {'1.0x': '10', '1.3x': '13', '1.6x': '16'}[backbone.arch]
-    assert backbone.init_cfg == dict(type='Pretrained',
-                                     checkpoint=f'checkpoints/ck_ghostnetv2_{suffix}.pth.tar')
+    assert backbone.init_cfg == dict(
+        type='Pretrained',
+        checkpoint='https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/'
+        f'GhostNetV2/ck_ghostnetv2_{suffix}.pth.tar')
     assert cfg.train_dataloader.dataset.data_root == 'data/coco/'
     assert cfg.train_cfg.max_epochs == 12
 
@@ -205,7 +155,7 @@ def test_missing_dataset_gives_the_preflight_message(config, tmp_path):
                            '--cfg-options',
                            f'train_dataloader.dataset.data_root={tmp_path}/nowhere/'])
     assert 'is not on disk' in message and 'nowhere' in message
-    assert 'make demo' in message
+    assert 'ghostnetv2_mm.datasets.toy_shapes' in message
 
 
 def test_missing_weights_give_the_preflight_message(toy_root, tmp_path):
@@ -216,6 +166,10 @@ def test_missing_weights_give_the_preflight_message(toy_root, tmp_path):
         options += [f'{split}_dataloader.dataset.data_root={root}',
                     f'{split}_dataloader.dataset.ann_file=annotations/instances_{folder}.json',
                     f'{split}_dataloader.dataset.data_prefix.img=images/{folder}/']
-    message = _train_main([config, '--work-dir', str(tmp_path), '--cfg-options'] + options)
-    assert 'ck_ghostnetv2_13.pth.tar' in message and 'not on disk' in message
-    assert 'model.backbone.init_cfg' in message
+    # A local copy of the weights that is not there (the config's URL is not tried:
+    # nothing is downloaded in the tests).
+    missing = f'{tmp_path}/ck_ghostnetv2_13.pth.tar'
+    message = _train_main([config, '--work-dir', str(tmp_path), '--cfg-options'] + options
+                          + [f'model.backbone.init_cfg.checkpoint={missing}'])
+    assert missing in message and 'not on disk' in message
+    assert 'model.backbone.init_cfg=None' in message

@@ -3,8 +3,8 @@ the reference's module names and is numerically identical to it, is the oracle).
 import pytest
 import torch
 
-from ghostnetv2_mm.checkpoint import convert_reference_state_dict
-from ghostnetv2_mm.models import GhostNetV2, GhostNetV2ClsNeck
+from ghostnetv2_mm.checkpoint import load_model_weights
+from ghostnetv2_mm.models import GhostNetV2, build_classifier
 
 from conftest import randomise_bn
 
@@ -14,17 +14,15 @@ TIMM_NAMES = {'1.0x': 'ghostnetv2_100', '1.3x': 'ghostnetv2_130', '1.6x': 'ghost
 
 
 def make_pair(arch):
+    """timm's model with non-trivial BatchNorm statistics; our backbone (every layer
+    as an output) and our mmpretrain classifier, both loaded with its state dict."""
     reference = timm.create_model(TIMM_NAMES[arch], pretrained=False)
     randomise_bn(reference).eval()
-    converted = convert_reference_state_dict(reference.state_dict())
-    assert not converted.unplaced
     ours = GhostNetV2(arch, out_indices=tuple(range(11))).eval()
-    ours.load_state_dict(converted.section('backbone.'), strict=True)
-    neck = GhostNetV2ClsNeck(ours.layer_channels[-1]).eval()
-    neck.load_state_dict(converted.section('neck.'), strict=True)
-    fc = torch.nn.Linear(1280, 1000).eval()
-    fc.load_state_dict(converted.section('head.fc.'), strict=True)
-    return reference, ours, neck, fc
+    load_model_weights(ours, reference.state_dict())
+    classifier = build_classifier(arch).eval()
+    load_model_weights(classifier, reference.state_dict())
+    return reference, ours, classifier
 
 
 def reference_stage_outputs(reference, x):
@@ -37,7 +35,7 @@ def reference_stage_outputs(reference, x):
 @pytest.mark.parametrize('arch', ['1.0x', '1.3x', '1.6x'])
 @pytest.mark.parametrize('size', [(224, 224), (256, 320)])
 def test_every_stage_and_the_logits_match_the_reference(arch, size):
-    reference, ours, neck, fc = make_pair(arch)
+    reference, ours, classifier = make_pair(arch)
     x = torch.randn(1, 3, *size)
     with torch.no_grad():
         expected = reference_stage_outputs(reference, x)
@@ -45,14 +43,14 @@ def test_every_stage_and_the_logits_match_the_reference(arch, size):
         for i, (a, b) in enumerate(zip(got, expected)):
             assert a.shape == b.shape, i
             assert (a - b).abs().max() < 1e-5, f'layer{i}: {(a - b).abs().max()}'
-        logits = fc(neck(got)[0])
+        logits = classifier(x, mode='tensor')
         ref_logits = reference(x)
     assert (logits - ref_logits).abs().max() < 1e-5
 
 
 @pytest.mark.parametrize('arch', ['1.0x', '1.3x', '1.6x'])
 def test_detection_sized_input_matches_the_reference(arch):
-    reference, ours, _, _ = make_pair(arch)
+    reference, ours, _ = make_pair(arch)
     x = torch.randn(1, 3, 800, 1216)
     with torch.no_grad():
         expected = reference.forward_features(x)

@@ -24,17 +24,12 @@ def test_backbone_builds_from_each_toolkit_registry(scope, module):
 
 
 def test_mmpretrain_image_classifier_has_exactly_the_reference_parameter_count():
-    import ghostnetv2_mm.models.cls_head  # noqa: F401
+    from ghostnetv2_mm.models import classifier_cfg
     from mmpretrain.registry import MODELS
     init_default_scope('mmpretrain')
     expected = {'1.0x': 6_156_908, '1.3x': 8_960_404, '1.6x': 12_392_698}
     for arch, count in expected.items():
-        model = MODELS.build(dict(
-            type='ImageClassifier',
-            backbone=dict(type='GhostNetV2', arch=arch, out_indices=(10,)),
-            neck=dict(type='GhostNetV2ClsNeck', in_channels={'1.0x': 960, '1.3x': 1248,
-                                                             '1.6x': 1536}[arch]),
-            head=dict(type='GhostNetV2ClsHead', num_classes=1000)))
+        model = MODELS.build(classifier_cfg(arch))
         assert sum(p.numel() for p in model.parameters()) == count, arch
         model.eval()
         scores = model(torch.rand(1, 3, 64, 64), mode='tensor')

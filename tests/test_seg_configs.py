@@ -14,6 +14,8 @@ from mmengine.config import Config, ConfigDict
 
 from ghostnetv2_mm.datasets.toy_shapes import make_toy_shapes
 from ghostnetv2_mm.utils.toolkit import build_model_from_config, setup_toolkit
+from conftest import replace_syncbn as _replace_syncbn
+from conftest import tiny_seg_config as _tiny_run_cfg
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ADE_CONFIGS = {
@@ -25,6 +27,8 @@ DEMO_CONFIG = 'configs/demo/deeplabv3_ghostnetv2_toyshapes.py'
 ALL_CONFIGS = list(ADE_CONFIGS.values()) + [DEMO_CONFIG]
 WEIGHTS = {'1.0x': 'ck_ghostnetv2_10.pth.tar', '1.3x': 'ck_ghostnetv2_13.pth.tar',
            '1.6x': 'ck_ghostnetv2_16.pth.tar'}
+OFFICIAL_URL = ('https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/'
+                'GhostNetV2/')
 SIZE = 64
 
 
@@ -38,47 +42,6 @@ def toy_root(tmp_path_factory):
 
 def _load(path: str) -> Config:
     return Config.fromfile(osp.join(ROOT, path))
-
-
-def _replace_syncbn(node):
-    """SyncBN -> BN everywhere (one process, no process group)."""
-    if isinstance(node, dict):
-        if node.get('type') == 'SyncBN':
-            node['type'] = 'BN'
-        for value in node.values():
-            _replace_syncbn(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            _replace_syncbn(value)
-
-
-def _tiny_pipeline(pipeline, size):
-    """The config's own pipeline with its scales shrunk to ``size``."""
-    for step in pipeline:
-        if step['type'] in ('RandomResize', 'Resize') and 'scale' in step:
-            step['scale'] = (size * 4, size) if step.get('keep_ratio') else (size, size)
-        if step['type'] == 'RandomCrop':
-            step['crop_size'] = (size, size)
-
-
-def _tiny_run_cfg(path: str, data_root: str, work_dir: str) -> Config:
-    cfg = _load(path)
-    _replace_syncbn(cfg._cfg_dict)
-    cfg.model.backbone.init_cfg = None  # no ImageNet weights
-    cfg.model.data_preprocessor.size = (SIZE, SIZE)
-    for split in ('train', 'val', 'test'):
-        loader = cfg[f'{split}_dataloader']
-        loader.update(batch_size=2 if split == 'train' else 1, num_workers=0,
-                      persistent_workers=False)
-        loader.dataset.data_root = data_root
-        _tiny_pipeline(loader.dataset.pipeline, SIZE)
-    cfg.train_cfg.update(max_iters=2, val_interval=2)
-    cfg.default_hooks.logger.interval = 1
-    cfg.default_hooks.checkpoint.update(interval=2, max_keep_ckpts=1)
-    cfg.work_dir = work_dir
-    cfg.launcher = 'none'
-    cfg.env_cfg.cudnn_benchmark = False
-    return cfg
 
 
 @pytest.mark.parametrize('path', ALL_CONFIGS)
@@ -108,8 +71,7 @@ def test_ade20k_backbone_is_output_stride_8(arch):
     assert model.pretrained is None
     assert model.backbone.type == 'GhostNetV2' and model.backbone.arch == arch
     assert model.backbone.norm_cfg.type == 'SyncBN'
-    assert model.backbone.init_cfg == dict(type='Pretrained',
-                                           checkpoint=f'checkpoints/{WEIGHTS[arch]}')
+    assert model.backbone.init_cfg == dict(type='Pretrained', checkpoint=OFFICIAL_URL + WEIGHTS[arch])
     assert model.decode_head.type == 'ASPPHead' and model.auxiliary_head.type == 'FCNHead'
     assert model.decode_head.num_classes == model.auxiliary_head.num_classes == 150
     assert cfg.train_cfg.max_iters == 160000
@@ -147,10 +109,14 @@ def test_train_preflight_messages(arch, toy_root, tmp_path, monkeypatch):
 
     roots = [f'{split}_dataloader.dataset.data_root={toy_root}'
              for split in ('train', 'val', 'test')]
+    # A local copy of the weights that is not there (the configs' URL is not tried:
+    # nothing is downloaded in the tests).
+    missing = f'{tmp_path}/{WEIGHTS[arch]}'
     with pytest.raises(SystemExit) as exc:
-        train_tool.main([config, '--cfg-options', *roots])
-    assert f'checkpoints/{WEIGHTS[arch]}' in str(exc.value)
-    assert 'init_cfg' in str(exc.value)
+        train_tool.main([config, '--cfg-options', *roots,
+                         f'model.backbone.init_cfg.checkpoint={missing}'])
+    assert missing in str(exc.value) and 'not on disk' in str(exc.value)
+    assert 'init_cfg=None' in str(exc.value)
 
 
 def test_demo_config_settings():

@@ -243,11 +243,24 @@ def test_train_py_exits_non_zero_with_the_preflight_message(tmp_path):
     assert 'Traceback' not in proc.stderr
 
 
-def test_amp_without_cuda_is_a_clear_error(train_tool, toy_root, tmp_path):
-    if torch.cuda.is_available():
-        pytest.skip('CUDA is available: --amp is supported here')
+def test_amp_without_cuda_is_a_clear_error(train_tool, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)  # as on a CPU machine
     message = _exit_message(train_tool, [CONFIG, '--amp', '--work-dir', str(tmp_path)])
-    assert '--amp needs a CUDA GPU' in message
+    assert message == ("error: --amp needs a CUDA GPU (mmengine's AmpOptimWrapper); "
+                       'none is available here')
+    assert not os.path.exists(tmp_path / 'last_checkpoint')
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason='needs a CUDA GPU: --amp trains with AmpOptimWrapper on CUDA')
+def test_amp_trains_with_a_loss_scaler_on_cuda(toy_root, tmp_path):
+    proc = run(train_cmd(toy_root, tmp_path, '--amp', max_iters=2))
+    assert proc.returncode == 0, proc.output[-3000:]
+    ckpt = load_checkpoint_file(str(tmp_path / 'iter_2.pth'))
+    # AmpOptimWrapper (and only it) saves its dynamic loss scaler with the optimizer
+    assert ckpt['optimizer']['loss_scaler']['scale'] > 0
+    assert all(torch.isfinite(v).all() for v in ckpt['state_dict'].values()
+               if v.is_floating_point())
 
 
 def test_resume_from_a_missing_file_is_a_clear_error(train_tool, toy_root, tmp_path):
@@ -334,7 +347,7 @@ ATOMIC_SCRIPT = textwrap.dedent('''
     import os, resource, signal, sys
     import torch
     sys.path.insert(0, sys.argv[2])
-    import ghostnetv2_mm  # noqa: F401  (installs the atomic writes)
+    from ghostnetv2_mm.checkpoint import ATOMIC_BACKEND  # what tools/train.py selects
     from mmengine.model import BaseModel
     from mmengine.runner import Runner
 
@@ -356,7 +369,8 @@ ATOMIC_SCRIPT = textwrap.dedent('''
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
         train_cfg=dict(by_epoch=False, max_iters=1),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', by_epoch=False,
-                                           interval=1)))
+                                           interval=1,
+                                           backend_args=dict(backend=ATOMIC_BACKEND))))
     runner.train()  # CheckpointHook writes iter_1.pth
     path = os.path.join(work_dir, 'iter_1.pth')
     size = os.path.getsize(path)
@@ -364,7 +378,8 @@ ATOMIC_SCRIPT = textwrap.dedent('''
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (2 * size, resource.RLIM_INFINITY))
     try:
-        runner.save_checkpoint(work_dir, 'iter_1.pth')
+        runner.save_checkpoint(work_dir, 'iter_1.pth',
+                               backend_args=dict(backend=ATOMIC_BACKEND))
     except OSError as exc:
         print('WRITE FAILED:', exc)
     else:

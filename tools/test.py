@@ -17,7 +17,9 @@ from mmengine.config import Config, DictAction  # noqa: E402
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
     parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint: a path or an http(s) URL; this '
+                        'project\'s checkpoints, or official/timm GhostNetV2 files for '
+                        'classifier configs')
     parser.add_argument('--work-dir', help='where the evaluation logs go')
     parser.add_argument('--show-dir', help='save images with predictions drawn here '
                         '(relative to the work dir\'s timestamped folder)')
@@ -47,7 +49,7 @@ def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.config):
         sys.exit(f'error: config file {args.config!r} not found')
-    if not osp.isfile(args.checkpoint):
+    if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
         sys.exit(f'error: checkpoint {args.checkpoint!r} not found')
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
@@ -55,20 +57,18 @@ def main(argv=None):
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
+    # The weights are loaded below, strictly, by this project's loader (mmengine's
+    # load_from would skip missing and unexpected keys with a warning).
+    cfg.load_from = None
     # The checkpoint provides every weight: skip loading ImageNet weights first.
     if cfg.get('model', {}).get('backbone', {}).get('init_cfg') is not None:
         cfg.model.backbone.init_cfg = None
 
-    from ghostnetv2_mm.utils.preflight import (check_checkpoint_fits, check_datasets,
-                                               setup_launcher)
+    from ghostnetv2_mm.utils.preflight import check_datasets, setup_launcher
     from ghostnetv2_mm.utils.toolkit import setup_toolkit
     scope = setup_toolkit(cfg)
-    import ghostnetv2_mm  # noqa: F401  (safe checkpoint loading)
-    from ghostnetv2_mm.checkpoint import CheckpointError
-    # mmengine's load_from ignores missing and unexpected keys: check them first.
-    problem = (check_datasets(cfg, splits=('test',)) or setup_launcher(cfg)
-               or check_checkpoint_fits(cfg, args.checkpoint))
+    from ghostnetv2_mm.checkpoint import CheckpointError, load_model_weights
+    problem = check_datasets(cfg, splits=('test',)) or setup_launcher(cfg)
     if problem:
         sys.exit(f'error: {problem}')
     if args.show_dir:
@@ -78,12 +78,15 @@ def main(argv=None):
     # its dataset, which fails where only the validation data is on disk.
     cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = cfg.param_scheduler = None
 
+    from mmengine.model import is_model_wrapper
     from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg)
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     try:
-        metrics = runner.test()
-    except CheckpointError as exc:
+        load_model_weights(model, args.checkpoint)
+    except (CheckpointError, FileNotFoundError) as exc:
         sys.exit(f'error: {exc}')
+    metrics = runner.test()
     if runner.rank == 0:
         print(format_metrics(metrics), flush=True)
 

@@ -68,6 +68,19 @@ def build_config(args) -> Config:
     return cfg
 
 
+def use_atomic_checkpoint_writes(cfg: Config, backend: str) -> None:
+    """Let the CheckpointHook write through the project's atomic local backend (a
+    crash while saving leaves the previous file intact), unless the config chose
+    where and how checkpoints are stored."""
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if not hook or hook.get('type') not in ('CheckpointHook', None):
+        return
+    out_dir = hook.get('out_dir') or ''
+    if '://' in str(out_dir) or hook.get('backend_args') or hook.get('file_client_args'):
+        return
+    hook['backend_args'] = dict(backend=backend)
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
@@ -75,8 +88,9 @@ def main(argv=None):
                                                check_pretrained, setup_launcher)
     from ghostnetv2_mm.utils.toolkit import setup_toolkit
     setup_toolkit(cfg)
-    import ghostnetv2_mm  # noqa: F401  (safe checkpoint loading, also for --resume)
-    from ghostnetv2_mm.checkpoint import CheckpointError
+    import ghostnetv2_mm  # noqa: F401  (lets --resume read mmengine checkpoints safely)
+    from ghostnetv2_mm.checkpoint import ATOMIC_BACKEND, CheckpointError
+    use_atomic_checkpoint_writes(cfg, ATOMIC_BACKEND)
     if args.resume not in (None, 'auto') and '://' not in args.resume \
             and not osp.isfile(args.resume):
         sys.exit(f'error: --resume: checkpoint {args.resume!r} not found')

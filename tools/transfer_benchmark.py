@@ -90,6 +90,10 @@ CSV_FIELDS = ['dataset', 'backbone', 'protocol', 'init', 'top1', 'params', 'macs
 SETTING_FIELDS = ['init', 'img_size', 'epochs', 'lr', 'seed', 'n_train', 'n_test']
 
 
+class NonFiniteError(FloatingPointError):
+    """A NaN or infinity where the protocol needs finite numbers (features, loss)."""
+
+
 # ------------------------------------------------------------------------------ data
 class Source:
     """A split of a dataset: ``len``, ``load(i) -> PIL RGB image``, ``labels``."""
@@ -291,8 +295,8 @@ def load_pretrained(backbone: nn.Module, name: str, path: str) -> str:
     if not osp.isfile(path):
         raise SystemExit(f'error: --weights {name}={path}: file not found')
     if name.startswith('ghostnetv2'):
-        from ghostnetv2_mm.checkpoint import load_backbone_weights
-        load_backbone_weights(backbone, path)  # official, timm or mm layouts, strict
+        from ghostnetv2_mm.checkpoint import load_model_weights
+        load_model_weights(backbone, path)  # official, timm or mm layouts, strict
         return f'imagenet ({osp.basename(path)})'
     from ghostnetv2_mm.checkpoint import load_checkpoint_file
     state = load_checkpoint_file(path)
@@ -358,7 +362,15 @@ def extract(model: Classifier, loader, desc: str, device='cpu'):
     for x, y in progress(loader, desc=desc, leave=False):
         feats.append(model.features(x.to(device)).cpu())
         labels.append(y)
-    return torch.cat(feats).numpy().astype(np.float64), torch.cat(labels).numpy()
+    feats = torch.cat(feats).numpy().astype(np.float64)
+    # A NaN/inf feature means a broken backbone or weights: stop, rather than let a
+    # replacement value turn it into a plausible accuracy.
+    bad = np.flatnonzero(~np.isfinite(feats).all(axis=1))
+    if len(bad):
+        raise NonFiniteError(
+            f'{desc}: {len(bad)} of {len(feats)} images give non-finite (NaN or inf) '
+            f'pooled features, the first at image {int(bad[0])} of the split')
+    return feats, torch.cat(labels).numpy()
 
 
 def run_linear(model, train, test, args, flip) -> float:
@@ -370,8 +382,6 @@ def run_linear(model, train, test, args, flip) -> float:
     x_train, y_train = extract(model, make_loader(train, **kw), 'features (train)',
                                args.device)
     x_test, y_test = extract(model, make_loader(test, **kw), 'features (test)', args.device)
-    x_train = np.nan_to_num(x_train)
-    x_test = np.nan_to_num(x_test)
     scaler = StandardScaler().fit(x_train)
     clf = LogisticRegression(C=1.0, max_iter=1000, random_state=args.seed)
     import warnings
@@ -412,6 +422,9 @@ def run_finetune(model, train, test, args, flip) -> float:
         for x, y in loader:
             x, y = x.to(args.device), y.to(args.device)
             loss = F.cross_entropy(model(x), y)
+            if not torch.isfinite(loss):
+                raise NonFiniteError(f'fine-tune: the training loss is {loss.item()} at '
+                                     f'step {bar.n + 1} (epoch {epoch + 1})')
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             # From random initialisation, SGD at these learning rates blows up after
@@ -670,7 +683,11 @@ def main(argv=None) -> List[dict]:
                 settings = expected_settings(args, protocol, backbone, train, test)
                 start = time.time()
                 run = run_linear if protocol == 'linear' else run_finetune
-                top1 = run(model, train, test, args, flip)
+                try:
+                    top1 = run(model, train, test, args, flip)
+                except NonFiniteError as exc:  # nothing is written for this row
+                    raise SystemExit(f'error: {label} / {backbone} / {protocol} (init '
+                                     f'{init}): {exc}') from exc
                 row = dict(dataset=label, backbone=backbone, protocol=protocol,
                            top1=f'{top1:.4f}', params=params, macs=macs,
                            latency_ms=f'{latency:.2f}',

@@ -4,22 +4,22 @@
 # one crashes below 64x64. For the usual "upsampled" transfer setting (better accuracy,
 # ~49x the MACs) use ghostnetv2-1.0x_cifar10-224px.py.
 #   data:    data/cifar10/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}
-#   weights: checkpoints/ck_ghostnetv2_10.pth.tar (official release file, read directly)
+#   weights: the official release file, by URL (downloaded once into torch hub's cache)
 #   python tools/train.py configs/transfer/ghostnetv2-1.0x_cifar10.py
 _base_ = [
     'mmpretrain::_base_/datasets/cifar10_bs16.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
-custom_imports = dict(
-    imports=['ghostnetv2_mm', 'ghostnetv2_mm.models.cls_head'], allow_failed_imports=False)
+custom_imports = dict(imports=['ghostnetv2_mm'], allow_failed_imports=False)
 
 model = dict(
     type='ImageClassifier',
     backbone=dict(
         type='GhostNetV2', arch='1.0x', out_indices=(10,),
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/ck_ghostnetv2_10.pth.tar')),
-    neck=dict(type='GhostNetV2ClsNeck', in_channels=960, out_channels=1280),
-    head=dict(type='GhostNetV2ClsHead', num_classes=10, in_channels=1280, dropout=0.2,
+        init_cfg=dict(type='Pretrained', checkpoint='https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/GhostNetV2/ck_ghostnetv2_10.pth.tar')),  # noqa: E501
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='StackedLinearClsHead', num_classes=10, in_channels=960,
+              mid_channels=[1280], dropout_rate=0.2, act_cfg=dict(type='ReLU'),
               loss=dict(type='CrossEntropyLoss', loss_weight=1.0), topk=(1,)))
 
 # The ImageNet weights expect ImageNet normalisation; CIFAR images are loaded as RGB.

@@ -7,8 +7,7 @@
 #       model.data_preprocessor.num_classes=5
 # Set num_classes below (or override as shown) to the number of class folders.
 _base_ = ['mmpretrain::_base_/default_runtime.py']
-custom_imports = dict(
-    imports=['ghostnetv2_mm', 'ghostnetv2_mm.models.cls_head'], allow_failed_imports=False)
+custom_imports = dict(imports=['ghostnetv2_mm'], allow_failed_imports=False)
 
 num_classes = 5
 data_root = 'data/my_dataset'
@@ -19,11 +18,11 @@ model = dict(
                            std=[58.395, 57.12, 57.375], to_rgb=True),
     backbone=dict(
         type='GhostNetV2', arch='1.0x', out_indices=(10,),
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/ck_ghostnetv2_10.pth.tar')),
-    neck=dict(type='GhostNetV2ClsNeck', in_channels=960, out_channels=1280),
-    head=dict(type='GhostNetV2ClsHead', num_classes=num_classes, in_channels=1280,
-              dropout=0.2, loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1,
-                                     mode='original'),
+        init_cfg=dict(type='Pretrained', checkpoint='https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/GhostNetV2/ck_ghostnetv2_10.pth.tar')),  # noqa: E501
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='StackedLinearClsHead', num_classes=num_classes, in_channels=960,
+              mid_channels=[1280], dropout_rate=0.2, act_cfg=dict(type='ReLU'),
+              loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
               topk=(1,)))
 
 train_pipeline = [

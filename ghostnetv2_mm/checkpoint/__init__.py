@@ -1,13 +1,24 @@
-from .convert import (ConversionResult, convert_reference_state_dict, is_reference_layout,
-                      unwrap_state_dict)
-from .loading import (OFFICIAL_WEIGHTS_HINT, extract_backbone_state_dict, load_backbone_weights,
-                      state_dict_mismatches)
-from .safe_io import (CheckpointError, atomic_write_bytes, install_mmengine_hooks,
-                      load_checkpoint_file, save_checkpoint_file)
+"""Checkpoints: one reader, one adapter, safe and atomic IO.
+
+``read_checkpoint``   local path / URL / mmengine scheme, read as data only (reading.py)
+``layouts``           the official/timm key names of the GhostNet family (layouts.py)
+``load_model_weights``  strict, all-or-nothing loading into any model (adapter.py)
+``convert_checkpoint_file``  official/timm file -> this project's layout (convert.py)
+"""
+from .adapter import (CheckpointMismatch, adapt_state_dict, load_model_weights,
+                      register_reference_layout_hook, rename_reference_keys,
+                      state_dict_mismatches, unwrap_state_dict)
+from .convert import ConversionReport, convert_checkpoint_file
+from .layouts import GHOSTNETV2, ReferenceLayout
+from .reading import read_checkpoint, url_cache_path
+from .safe_io import (ATOMIC_BACKEND, CheckpointError, atomic_write_bytes,
+                      load_checkpoint_file, register_safe_globals, save_checkpoint_file)
 
 __all__ = [
-    'ConversionResult', 'convert_reference_state_dict', 'is_reference_layout',
-    'unwrap_state_dict', 'OFFICIAL_WEIGHTS_HINT', 'extract_backbone_state_dict',
-    'load_backbone_weights', 'state_dict_mismatches', 'CheckpointError', 'atomic_write_bytes',
-    'install_mmengine_hooks', 'load_checkpoint_file', 'save_checkpoint_file'
+    'CheckpointMismatch', 'adapt_state_dict', 'load_model_weights',
+    'register_reference_layout_hook', 'rename_reference_keys', 'state_dict_mismatches',
+    'unwrap_state_dict', 'ConversionReport', 'convert_checkpoint_file', 'GHOSTNETV2',
+    'ReferenceLayout', 'read_checkpoint', 'url_cache_path', 'ATOMIC_BACKEND',
+    'CheckpointError', 'atomic_write_bytes', 'load_checkpoint_file',
+    'register_safe_globals', 'save_checkpoint_file'
 ]

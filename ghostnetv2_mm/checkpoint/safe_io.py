@@ -6,17 +6,18 @@ code. Here every checkpoint is read with ``weights_only=True``; the few non-tens
 classes that mmengine checkpoints legitimately contain (its HistoryBuffer, numpy arrays
 and scalars in the message hub, ...) are allowed BY NAME and nothing else is.
 
-:func:`install_mmengine_hooks` routes mmengine's local checkpoint loading (``--resume``,
-``load_from``, ``init_cfg=dict(type='Pretrained')``) through :func:`load_checkpoint_file`,
-which also fixes mmengine's ``--resume`` under torch >= 2.6 without turning off safe
-loading globally, and makes mmengine's local checkpoint writes atomic.
+:func:`register_safe_globals` (run on ``import ghostnetv2_mm``) adds exactly those
+classes to torch's safe-loading allow-list, so that mmengine's own ``--resume`` and
+``load_from`` (which call ``torch.load`` with torch's default ``weights_only=True`` on
+torch >= 2.6) read mmengine checkpoints; it is the only process-wide change the plugin
+makes. Atomic writes are opt-in: :class:`AtomicLocalBackend` is an mmengine file backend
+that this project's ``tools/train.py`` selects for its CheckpointHook.
 """
 import os
 import pickle
 import tempfile
 import zipfile
-from contextlib import contextmanager
-from typing import Iterator, List
+from typing import List
 
 import torch
 
@@ -83,12 +84,6 @@ def _allowed_globals() -> List:
     return allowed
 
 
-@contextmanager
-def _safe_globals() -> Iterator[None]:
-    with torch.serialization.safe_globals(_allowed_globals()):
-        yield
-
-
 def load_checkpoint_file(path, map_location='cpu'):
     """Load a checkpoint file as data only.
 
@@ -102,7 +97,7 @@ def load_checkpoint_file(path, map_location='cpu'):
     if not os.path.isfile(path):
         raise FileNotFoundError(f'checkpoint file not found: {path!r}')
     try:
-        with _safe_globals():
+        with torch.serialization.safe_globals(_allowed_globals()):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         message = str(exc)
@@ -163,67 +158,28 @@ def save_checkpoint_file(obj, path) -> None:
     atomic_write_bytes(buffer.getvalue(), path)
 
 
-def _as_project_layout(checkpoint, filename):
-    """Official/timm GhostNetV2 files, given to mmengine as ``load_from`` or to
-    tools/test.py, are renamed to this project's classifier layout; otherwise
-    mmengine's non-strict loading would report "unexpected keys" and leave every
-    weight random. Any other checkpoint is returned unchanged."""
-    from .convert import convert_reference_state_dict, is_reference_layout, unwrap_state_dict
-    try:
-        state_dict = unwrap_state_dict(checkpoint)
-    except TypeError:
-        return checkpoint
-    if not is_reference_layout(state_dict):
-        return checkpoint
-    converted = convert_reference_state_dict(state_dict)
-    if converted.unplaced:
-        raise CheckpointError(
-            f'{filename!r} looks like an official/timm GhostNetV2 checkpoint, but '
-            f'{len(converted.unplaced)} key(s) could not be placed: '
-            + ', '.join(converted.unplaced[:8]))
-    return {'state_dict': converted.state_dict,
-            'meta': {'converted_from': 'GhostNetV2 reference layout'}}
+def register_safe_globals() -> None:
+    """Allow, process-wide, the non-tensor classes of mmengine checkpoints (above) in
+    torch's ``weights_only`` loading. Idempotent. Called on ``import ghostnetv2_mm``."""
+    torch.serialization.add_safe_globals(_allowed_globals())
 
 
-_HOOKS_INSTALLED = False
+def _register_atomic_backend() -> None:
+    from mmengine.fileio.backends import LocalBackend, register_backend
 
+    class AtomicLocalBackend(LocalBackend):
+        """mmengine's local file backend, except that ``put`` (which mmengine's
+        ``save_checkpoint`` uses for the serialised checkpoint) writes atomically.
+        Select it with ``CheckpointHook(backend_args=dict(backend=ATOMIC_BACKEND))``."""
 
-def install_mmengine_hooks() -> None:
-    """Make mmengine read local checkpoints safely and write them atomically
-    (the ``.pth`` files and CheckpointHook's ``last_checkpoint`` pointer).
-
-    Idempotent. Called on ``import ghostnetv2_mm``.
-    """
-    global _HOOKS_INSTALLED
-    if _HOOKS_INSTALLED:
-        return
-    from mmengine.fileio.backends.local_backend import LocalBackend
-    from mmengine.runner.checkpoint import CheckpointLoader
-
-    @CheckpointLoader.register_scheme(prefixes='', force=True)
-    def _load_local_safely(filename, map_location):
-        checkpoint = load_checkpoint_file(filename, map_location=map_location)
-        return _as_project_layout(checkpoint, filename)
-
-    original_put = LocalBackend.put
-
-    def _atomic_put(self, obj, filepath):
-        # mmengine's save_checkpoint serialises to bytes, then calls put().
-        if isinstance(obj, (bytes, bytearray)) and str(filepath).endswith('.pth'):
+        def put(self, obj, filepath) -> None:
             atomic_write_bytes(bytes(obj), filepath)
-        else:
-            original_put(self, obj, filepath)
 
-    original_put_text = LocalBackend.put_text
+    register_backend(ATOMIC_BACKEND, AtomicLocalBackend, force=True)
+    return AtomicLocalBackend
 
-    def _atomic_put_text(self, obj, filepath, encoding='utf-8'):
-        # CheckpointHook's pointer to the newest checkpoint, read by --resume (auto):
-        # a kill while writing it must not leave it empty.
-        if os.path.basename(str(filepath)) == 'last_checkpoint':
-            atomic_write_bytes(obj.encode(encoding), filepath)
-        else:
-            original_put_text(self, obj, filepath, encoding)
 
-    LocalBackend.put = _atomic_put
-    LocalBackend.put_text = _atomic_put_text
-    _HOOKS_INSTALLED = True
+# The name under which the atomic backend is registered in mmengine's file backends
+# (a new name: mmengine's own 'local' backend is unchanged).
+ATOMIC_BACKEND = 'ghostnetv2_mm_atomic_local'
+AtomicLocalBackend = _register_atomic_backend()

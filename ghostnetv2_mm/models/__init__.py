@@ -1,12 +1,12 @@
-# Importing registers GhostNetV2 and GhostNetV2ClsNeck in mmengine's root MODELS registry,
-# from which mmdet, mmseg and mmpretrain resolve them. The mmpretrain head lives in
-# cls_head.py, imported on demand (see its docstring).
+# Importing registers GhostNetV2 in mmengine's root MODELS registry, from which mmdet,
+# mmseg and mmpretrain resolve it. The classifier uses mmpretrain's stock parts
+# (classifier.py), so nothing here imports a toolkit.
 from .backbone import ARCH_WIDTHS, BASE_STAGES, GhostNetV2
 from .blocks import DFCAttention, GhostBottleneck, GhostModule, SqueezeExcite
-from .necks import GhostNetV2ClsNeck
+from .classifier import build_classifier, classifier_cfg
 from .utils import make_divisible
 
 __all__ = [
     'ARCH_WIDTHS', 'BASE_STAGES', 'GhostNetV2', 'DFCAttention', 'GhostBottleneck',
-    'GhostModule', 'SqueezeExcite', 'GhostNetV2ClsNeck', 'make_divisible'
+    'GhostModule', 'SqueezeExcite', 'build_classifier', 'classifier_cfg', 'make_divisible'
 ]

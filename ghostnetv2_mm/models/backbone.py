@@ -10,6 +10,8 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..checkpoint.adapter import load_model_weights, register_reference_layout_hook
+from ..checkpoint.layouts import GHOSTNETV2
 from .blocks import GhostBottleneck
 from .deploy import fuse_conv_module
 from .utils import make_divisible
@@ -96,20 +98,23 @@ class GhostNetV2(BaseModule):
         deploy (bool): Build the inference-only, re-parameterised network (every
             BatchNorm folded into its conv, see :meth:`switch_to_deploy` and
             ``ghostnetv2_mm/models/deploy.py``). Its state dict is that of a fused
-            checkpoint (``tools/deployment/fuse_checkpoint.py``); a ``Pretrained``
-            ``init_cfg`` may also name an ordinary (unfused) checkpoint, which is
-            then fused while loading. Default: False.
+            checkpoint (``tools/deployment/fuse_checkpoint.py``); an unfused
+            checkpoint is refused with a message saying so. Default: False.
         init_cfg (dict | list[dict], optional): Initialisation. A ``Pretrained``
-            entry loads this project's checkpoints, official GhostNetV2 files
+            entry (local path or URL, downloaded once into torch hub's cache) loads
+            this project's checkpoints, official GhostNetV2 files
             (``ck_ghostnetv2_10.pth.tar``) and timm state dicts, strictly: every
-            backbone weight must be found, or loading fails and names what is
-            missing. ``prefix`` selects a sub-dict (e.g. ``'backbone.'``).
+            backbone weight must be found, or nothing is loaded and the error names
+            what did not fit. ``prefix`` selects a sub-dict (e.g. ``'backbone.'``).
 
     Deploy mode: train (or load) the ordinary network, then call
     ``model.eval(); model.switch_to_deploy()`` AFTER the weights are loaded; it
     folds the current BatchNorm statistics into the convs, in place, and is not
     reversible. Or build with ``deploy=True`` and load fused weights.
     """
+
+    # The official / timm key names this backbone reads (see checkpoint/layouts.py).
+    reference_layout = GHOSTNETV2
 
     def __init__(self,
                  arch: Union[str, Sequence] = '1.0x',
@@ -137,15 +142,6 @@ class GhostNetV2(BaseModule):
                                  f'(got pretrained={pretrained!r}, init_cfg={init_cfg!r})')
             init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         super().__init__(init_cfg)
-        # Everything but deploy/init: what a training-layout twin needs (deploy=True
-        # with an unfused Pretrained checkpoint, see init_weights).
-        self._twin_kwargs = dict(
-            arch=arch, widen_factor=widen_factor, in_channels=in_channels,
-            out_indices=out_indices, frozen_stages=frozen_stages, strides=strides,
-            dilations=dilations, dfc_blocks=dfc_blocks, dfc_kernel_size=dfc_kernel_size,
-            norm_cfg=copy.deepcopy(norm_cfg), act_cfg=copy.deepcopy(act_cfg),
-            norm_eval=norm_eval, with_cp=with_cp)
-
         table, widen_factor = self._parse_arch(arch, widen_factor)
         num_stages = len(table)
         self.num_layers = num_stages + 2  # stem + stages + final conv
@@ -221,6 +217,9 @@ class GhostNetV2(BaseModule):
         self._deploy_channels_last = False
         if deploy:
             self.switch_to_deploy()
+        # Official/timm key names are renamed when a state dict reaches this module,
+        # whoever loads it (mmengine's load_from, torch, load_model_weights).
+        register_reference_layout_hook(self)
 
     # ----------------------------------------------------------------- argument parsing
     @staticmethod
@@ -401,30 +400,11 @@ class GhostNetV2(BaseModule):
 
     def init_weights(self):
         init_cfg = self.init_cfg
-        if self.deploy and isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-            self._init_deploy_weights(init_cfg)
-            return
         if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-            # Our own strict loader instead of mmengine's, which silently skips
-            # missing keys and cannot read the official checkpoint layout.
-            from ..checkpoint import load_backbone_weights
-            load_backbone_weights(self, init_cfg['checkpoint'],
-                                  prefix=init_cfg.get('prefix'),
-                                  map_location=init_cfg.get('map_location', 'cpu'))
+            # Strict, all-or-nothing loading instead of mmengine's PretrainedInit, which
+            # skips missing keys silently. Reads paths, URLs (cached) and official files.
+            load_model_weights(self, init_cfg['checkpoint'], prefix=init_cfg.get('prefix'),
+                               map_location=init_cfg.get('map_location', 'cpu'))
             self._is_init = True
             return
         super().init_weights()
-
-    def _init_deploy_weights(self, init_cfg: dict) -> None:
-        """Load a fused checkpoint directly, or an unfused one through a twin."""
-        from ..checkpoint import CheckpointError, load_backbone_weights
-        kwargs = dict(checkpoint=init_cfg['checkpoint'], prefix=init_cfg.get('prefix'),
-                      map_location=init_cfg.get('map_location', 'cpu'))
-        try:
-            load_backbone_weights(self, **kwargs)  # a fused (deploy) checkpoint
-        except CheckpointError:
-            twin = GhostNetV2(**self._twin_kwargs)
-            load_backbone_weights(twin, **kwargs)  # raises with the training-layout report
-            twin.switch_to_deploy(channels_last=self._deploy_channels_last)
-            self.load_state_dict(twin.state_dict(), strict=True)
-        self._is_init = True

@@ -5,7 +5,12 @@ from typing import List, Optional
 
 from mmengine.config import Config
 
-from ..checkpoint.loading import OFFICIAL_WEIGHTS_HINT
+from ..checkpoint.reading import TRAIN_FROM_SCRATCH_HINT
+
+PRETRAINED_HINT = (
+    'The named configs read the official ImageNet weights by URL (downloaded once into '
+    'torch hub\'s cache); a local copy works as well: point the checkpoint at it. '
+    + TRAIN_FROM_SCRATCH_HINT)
 
 DATASET_HELP = {
     'CocoDataset': (
@@ -78,7 +83,9 @@ def check_datasets(cfg: Config, splits=('train', 'val', 'test')) -> Optional[str
                 return (f'The {split} dataset of this config ({kind}) is not on disk: '
                         f'{missing[0]!r} does not exist.\nExpected: '
                         + help_text.format(root=dataset.get('data_root', 'data/...').rstrip('/'))
-                        + '\nTo try the project without downloading anything, run `make demo`.')
+                        + '\nTo try a config without downloading anything, point it at the '
+                        'generated ToyShapes dataset (python -m ghostnetv2_mm.datasets.toy_shapes '
+                        'ROOT).')
     return None
 
 
@@ -93,7 +100,7 @@ def check_pretrained(cfg: Config) -> Optional[str]:
         checkpoint = backbone['pretrained']
     if checkpoint and '://' not in checkpoint and not os.path.isfile(checkpoint):
         return (f'The backbone\'s pretrained weights {checkpoint!r} are not on disk.\n'
-                + OFFICIAL_WEIGHTS_HINT + f'\nOverride the path with --cfg-options '
+                + PRETRAINED_HINT + f'\nOverride the path with --cfg-options '
                 f'model.backbone.init_cfg.checkpoint=PATH.')
     return None
 
@@ -114,8 +121,8 @@ def setup_launcher(cfg: Config) -> Optional[str]:
         return None
     if launcher != 'pytorch':
         return (f'--launcher {launcher} needs CUDA GPUs, and none is available here. '
-                'On CPUs, run several processes with tools/dist_train.sh / '
-                'tools/dist_test.sh (torchrun, gloo backend) or use --launcher none.')
+                'On CPUs, start several processes with torchrun and --launcher pytorch '
+                '(gloo backend), or use --launcher none.')
     import datetime
     import torch.distributed as dist
     env_cfg = cfg.setdefault('env_cfg', {})
@@ -140,42 +147,26 @@ def setup_launcher(cfg: Config) -> Optional[str]:
     return None
 
 
-def check_checkpoint_fits(cfg: Config, checkpoint: str) -> Optional[str]:
-    """Return a message if ``checkpoint`` does not hold exactly ``cfg.model``'s weights.
-
-    Reads the file as mmengine will (safe loading; official/timm GhostNetV2 files
-    are renamed on the way), so that a checkpoint of another width or model fails
-    here instead of being half-loaded with a warning.
-    """
-    from mmengine.runner.checkpoint import _load_checkpoint
-
-    from ..checkpoint import CheckpointError, state_dict_mismatches, unwrap_state_dict
-    from .toolkit import build_model_from_config
-    try:
-        state_dict = unwrap_state_dict(_load_checkpoint(checkpoint, map_location='cpu'))
-    except (CheckpointError, TypeError) as exc:
-        return str(exc)
-    model = build_model_from_config(cfg)
-    problems = state_dict_mismatches(model.state_dict(), state_dict)
-    if problems:
-        return (f'{checkpoint!r} does not fit the model of this config; nothing was '
-                'loaded. ' + '; '.join(problems))
-    return None
+# The GhostNet family: the same stage table and output indices, so the same taps.
+GHOSTNET_FAMILY = ('GhostNet', 'GhostNetV2', 'GhostNetV3')
+# Necks that list their inputs deepest first (mmdet's YOLOV3Neck).
+DEEPEST_FIRST_NECKS = ('YOLOV3Neck',)
 
 
 def check_feature_channels(cfg: Config) -> Optional[str]:
     """Return a message if the neck's or the heads' ``in_channels`` do not match the
-    channels the GhostNetV2 backbone of ``cfg`` outputs (caught before training,
+    channels the GhostNet-family backbone of ``cfg`` outputs (caught before training,
     instead of a shape error deep in the first forward pass)."""
     model = cfg.get('model') or {}
     backbone_cfg = model.get('backbone') or {}
-    if backbone_cfg.get('type') != 'GhostNetV2':
+    backbone_type = backbone_cfg.get('type')
+    if backbone_type not in GHOSTNET_FAMILY:
         return None
-    from ..models import GhostNetV2
+    from .. import models
     shape_args = {k: backbone_cfg[k] for k in ('arch', 'widen_factor', 'out_indices',
                                                'in_channels') if k in backbone_cfg}
-    channels = list(GhostNetV2(**shape_args).out_channels)
-    described = (f"the backbone (GhostNetV2 arch={shape_args.get('arch', '1.0x')!r}, "
+    channels = list(getattr(models, backbone_type)(**shape_args).out_channels)
+    described = (f"the backbone ({backbone_type} arch={shape_args.get('arch', '1.0x')!r}, "
                  f"out_indices={tuple(shape_args.get('out_indices', (3, 5, 7, 9)))}) "
                  f'outputs {channels} channels')
     neck = model.get('neck')
@@ -184,8 +175,12 @@ def check_feature_channels(cfg: Config) -> Optional[str]:
             continue
         name = 'model.neck' + (f'[{n}]' if isinstance(neck, (list, tuple)) else '')
         expected = neck_cfg['in_channels']
-        if isinstance(expected, (list, tuple)) and list(expected) != channels:
-            return f'{name}.in_channels={list(expected)} but {described}; set it to {channels}'
+        wanted, order = channels, ''
+        if neck_cfg.get('type') in DEEPEST_FIRST_NECKS:
+            wanted, order = channels[::-1], f' ({neck_cfg["type"]} lists them deepest first)'
+        if isinstance(expected, (list, tuple)) and list(expected) != wanted:
+            return (f'{name}.in_channels={list(expected)} but {described}; set it to '
+                    f'{wanted}{order}')
         if isinstance(expected, int) and expected != channels[-1]:
             return (f'{name}.in_channels={expected} but {described}; the neck reads the last '
                     f'one: set it to {channels[-1]}')
@@ -207,4 +202,10 @@ def check_feature_channels(cfg: Config) -> Optional[str]:
             if got != wanted:
                 return (f'model.{head_name}.in_channels={got} but {described}; with '
                         f'in_index={index} set it to {wanted}')
+            # DeepLabV3+ (DepthwiseSeparableASPPHead) also reads the FIRST output, the
+            # low-level features, whatever its in_index
+            if 'c1_in_channels' in head and head['c1_in_channels'] != channels[0]:
+                return (f'model.{head_name}.c1_in_channels={head["c1_in_channels"]} but '
+                        f'{described}; the decoder reads the first one: set it to '
+                        f'{channels[0]}')
     return None

@@ -28,8 +28,9 @@ def setup_toolkit(cfg: Config) -> str:
     try:
         utils = importlib.import_module(TOOLKITS[scope])
     except ImportError as exc:
+        extra = {'mmdet': 'det', 'mmseg': 'seg', 'mmpretrain': 'cls'}[scope]
         raise ImportError(f'this config needs {scope}, which is not installed ({exc}); '
-                          'run `bash tools/install.sh`') from exc
+                          f"install it, e.g. pip install 'ghostnetv2-mm[{extra}]'") from exc
     utils.register_all_modules(init_default_scope=True)
     for name in (cfg.get('custom_imports') or {}).get('imports', []):
         importlib.import_module(name)

@@ -17,21 +17,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from ghostnetv2_mm.models import ARCH_WIDTHS, GhostNetV2, GhostNetV2ClsNeck  # noqa: E402
+from ghostnetv2_mm.models import ARCH_WIDTHS, GhostNetV2, build_classifier  # noqa: E402
 from ghostnetv2_mm.utils import COUNTING, count_macs, count_parameters  # noqa: E402
-
-
-class Classifier(torch.nn.Module):
-    """The reference classifier: backbone, conv head, linear (dropout is free)."""
-
-    def __init__(self, arch, num_classes=1000):
-        super().__init__()
-        self.backbone = GhostNetV2(arch, out_indices=(10,))
-        self.neck = GhostNetV2ClsNeck(self.backbone.layer_channels[-1])
-        self.fc = torch.nn.Linear(1280, num_classes)
-
-    def forward(self, x):
-        return self.fc(self.neck(self.backbone(x))[0])
 
 
 class TensorMode(torch.nn.Module):
@@ -67,7 +54,7 @@ def main(argv=None):
         from ghostnetv2_mm.utils.toolkit import build_model_from_config
         model, what = TensorMode(build_model_from_config(Config.fromfile(args.config))), args.config
     elif args.classifier:
-        model, what = Classifier(args.arch), f'GhostNetV2 {args.arch} classifier'
+        model, what = TensorMode(build_classifier(args.arch)), f'GhostNetV2 {args.arch} classifier'
     else:
         model, what = GhostNetV2(args.arch, out_indices=(10,)), f'GhostNetV2 {args.arch} backbone'
     macs, per_type = count_macs(model, torch.rand(1, 3, h, w))

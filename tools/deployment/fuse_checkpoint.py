@@ -10,8 +10,8 @@ IN may be anything the backbone loads: this project's checkpoints (a full model 
 
 * full-model input: the ``backbone.*`` entries replaced by the fused ones, every other
   entry (neck, head) unchanged;
-* official/timm input: fused ``backbone.*`` plus the converted ``neck.*`` and
-  ``head.fc.*`` (the classifier head);
+* official/timm input: fused ``backbone.*`` plus the classifier head as mmpretrain's
+  ``StackedLinearClsHead`` (``head.layers.*``);
 * backbone-only input: the fused backbone keys without prefix.
 
 Load it into a backbone BUILT IN DEPLOY MODE, e.g. in a config::
@@ -34,10 +34,9 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from ghostnetv2_mm.checkpoint import (CheckpointError, convert_reference_state_dict,  # noqa: E402
-                                      extract_backbone_state_dict, is_reference_layout,
-                                      load_checkpoint_file, save_checkpoint_file,
-                                      state_dict_mismatches, unwrap_state_dict)
+from ghostnetv2_mm.checkpoint import (CheckpointError, load_model_weights,  # noqa: E402
+                                      read_checkpoint, save_checkpoint_file,
+                                      unwrap_state_dict)
 from ghostnetv2_mm.models import ARCH_WIDTHS, GhostNetV2  # noqa: E402
 from ghostnetv2_mm.models.deploy import count_batch_norms  # noqa: E402
 
@@ -59,28 +58,21 @@ def parse_args(argv=None):
 def fuse_state_dict(state: dict, arch: str = '1.0x', dfc_blocks=None,
                     dfc_kernel_size: int = 5, check_size: int = 96):
     """Return (fused state dict, max abs diff of the self-check or None)."""
-    if is_reference_layout(state):
-        converted = convert_reference_state_dict(state)
-        if converted.unplaced:
-            raise CheckpointError(f'{len(converted.unplaced)} reference key(s) could not '
-                                  f'be placed: {sorted(converted.unplaced)[:5]}')
-        full = dict(converted.state_dict)  # backbone.*, neck.*, head.fc.*
-        prefix = 'backbone.'
-    elif any(k.startswith('backbone.') for k in state):
-        full, prefix = dict(state), 'backbone.'
-    else:
-        full, prefix = dict(state), ''
-    backbone_sd = extract_backbone_state_dict(full, prefix=prefix or None)
-
     model = GhostNetV2(arch, out_indices=tuple(range(11)), dfc_blocks=dfc_blocks,
                        dfc_kernel_size=dfc_kernel_size)
-    problems = state_dict_mismatches(model.state_dict(), backbone_sd)
-    if problems:
-        raise CheckpointError('the checkpoint does not fit a GhostNetV2 '
-                              f'{arch} backbone (wrong --arch?): ' + '; '.join(problems))
-    if count_batch_norms(model) and not any('running_mean' in k for k in backbone_sd):
+    if count_batch_norms(model) and not any('running_mean' in k or 'running_var' in k
+                                            for k in state):
         raise CheckpointError('the checkpoint has no BatchNorm statistics: already fused?')
-    model.load_state_dict(backbone_sd, strict=False)
+    # A whole model of this project: fuse its backbone part, keep the rest (neck, head).
+    prefix = 'backbone.' if any(k.startswith('backbone.') for k in state) else ''
+    # The one loader: this project's layout or the official/timm one, strictly.
+    load_model_weights(model, {k[len(prefix):]: v for k, v in state.items()
+                               if k.startswith(prefix)}, logger='silent')
+    rest = {k: v for k, v in state.items() if prefix and not k.startswith(prefix)}
+    if not prefix:  # official/timm file: keep its classifier head, as mmpretrain's
+        from ghostnetv2_mm.checkpoint.layouts import ReferenceLayout
+        rest = ReferenceLayout.head_to_stacked_linear(state)
+        prefix = 'backbone.' if rest else ''
     model.eval()
     x = torch.randn(1, 3, check_size, check_size) if check_size else None
     with torch.no_grad():
@@ -89,15 +81,14 @@ def fuse_state_dict(state: dict, arch: str = '1.0x', dfc_blocks=None,
         after = model(x) if x is not None else None
     diff = None if x is None else max((a - b).abs().max().item()
                                       for a, b in zip(before, after))
-    fused = {k: v.contiguous() for k, v in model.state_dict().items()}
-    out = {k: v for k, v in full.items() if not (prefix and k.startswith(prefix))}
-    out.update({prefix + k: v for k, v in fused.items()})
+    out = dict(rest)
+    out.update({prefix + k: v.contiguous() for k, v in model.state_dict().items()})
     return out, diff
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    state = unwrap_state_dict(load_checkpoint_file(args.src))
+    state = unwrap_state_dict(read_checkpoint(args.src))
     fused, diff = fuse_state_dict(state, args.arch, args.dfc_blocks, args.dfc_kernel_size,
                                   args.check_size)
     meta = dict(deploy=True, arch=args.arch, source=os.path.basename(args.src),

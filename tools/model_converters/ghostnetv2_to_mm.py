@@ -1,25 +1,28 @@
 #!/usr/bin/env python
-"""Convert official GhostNetV2 weights (ck_ghostnetv2_{10,13,16}.pth.tar) or a timm
-ghostnetv2_* state dict into a ghostnetv2-mm checkpoint.
+"""Convert official GhostNet-family weights (e.g. ck_ghostnetv2_{10,13,16}.pth.tar, a path
+or its release URL) or a timm state dict into a ghostnetv2-mm checkpoint.
 
     python tools/model_converters/ghostnetv2_to_mm.py ck_ghostnetv2_10.pth.tar \\
         checkpoints/ghostnetv2_1.0x_in1k.pth                   # mmpretrain classifier
     python tools/model_converters/ghostnetv2_to_mm.py ck_ghostnetv2_10.pth.tar \\
         checkpoints/ghostnetv2_1.0x_backbone.pth --backbone-only  # for mmdet / mmseg
 
-Every key that cannot be placed is reported, and nothing is written unless all of the
-model's weights were found (override with --allow-partial).
+Nothing is written unless every tensor of the file has a place and all of the model's
+weights were found; with --allow-partial the file is written anyway and EVERY key that
+did not fit is listed.
 """
 import argparse
+import os
 import sys
 
-from ghostnetv2_mm.checkpoint import CheckpointError
-from ghostnetv2_mm.checkpoint.conversion_job import convert_checkpoint_file
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from ghostnetv2_mm.checkpoint import CheckpointError, convert_checkpoint_file  # noqa: E402
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('src', help='official .pth.tar or timm state dict')
+    parser.add_argument('src', help='official .pth.tar or timm state dict (path or URL)')
     parser.add_argument('dst', help='output .pth')
     parser.add_argument('--backbone-only', action='store_true',
                         help='write only the backbone weights (bare keys)')
@@ -32,7 +35,8 @@ def main(argv=None) -> int:
     except (CheckpointError, FileNotFoundError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1
-    print(f'arch {report.arch}: wrote {report.written} tensors to {args.dst}')
+    print(f'{report.backbone_type} arch {report.arch}: wrote {report.written} tensors to '
+          f'{args.dst}')
     print(f'dropped {report.profiler_counters} profiler counters (total_ops/total_params)')
     for problem in report.problems:
         print(f'WARNING (--allow-partial): {problem}')

@@ -94,8 +94,8 @@ def build_backbone(config: Optional[str], checkpoint: Optional[str], arch: str) 
     if config is None:
         backbone = GhostNetV2(arch, out_indices=(10,))
         if checkpoint:
-            from ghostnetv2_mm.checkpoint import load_backbone_weights
-            load_backbone_weights(backbone, checkpoint)
+            from ghostnetv2_mm.checkpoint import load_model_weights
+            load_model_weights(backbone, checkpoint)
         return backbone.eval()
     from mmengine.config import Config
     from ghostnetv2_mm.utils.toolkit import build_model_from_config

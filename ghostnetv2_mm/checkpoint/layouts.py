@@ -1,0 +1,174 @@
+"""The official / timm checkpoint layouts of the GhostNet family, and how they map onto
+this project's module names.
+
+The official GhostNetV2 files (``ck_ghostnetv2_{10,13,16}.pth.tar``, GitHub release
+"GhostNetV2" of huawei-noah/Efficient-AI-Backbones) and timm's ``ghostnetv2_*`` models
+share one set of key names (the "reference layout")::
+
+    conv_stem, bn1                                   -> layer0.{conv,bn}
+    blocks.S.I.ghost1.primary_conv.{0,1}             -> layer{S+1}.I.ghost1.primary_conv.{conv,bn}
+    blocks.S.I.ghost1.cheap_operation.{0,1}          -> ....ghost1.cheap_operation.{conv,bn}
+    blocks.S.I.ghost1.short_conv.{0,1|2,3|4,5}       -> ....ghost1.dfc.{reduce|horizontal|vertical}.{conv,bn}
+    blocks.S.I.{conv_dw, bn_dw}                      -> ....conv_dw.{conv,bn}
+    blocks.S.I.se.conv_{reduce,expand}               -> ....se.conv_{reduce,expand}.conv
+    blocks.S.I.shortcut.{0,1|2,3}                    -> ....shortcut.{depthwise|pointwise}.{conv,bn}
+    blocks.9.0.{conv, bn1}                           -> layer10.{conv,bn}
+    conv_head, classifier                            -> (the classifier head, see below)
+
+A :class:`ReferenceLayout` recognises such a state dict by its structure (several keys
+that only that family has, and none that another family adds), renames backbone keys,
+and converts the classifier head for mmpretrain's stock ``StackedLinearClsHead``
+(``conv_head``, a 1x1 conv on the pooled map, is the linear layer ``head.layers.0.fc``;
+``classifier`` is ``head.layers.1.fc``). The official files also carry the
+``total_ops``/``total_params`` counters that thop's profiler attaches to every module;
+they are not weights and are dropped.
+
+Backbones declare the layout they read as the class attribute ``reference_layout``; their
+load_state_dict pre-hook (:func:`ghostnetv2_mm.checkpoint.adapter.rename_reference_keys`)
+applies it to the keys under the backbone's own prefix, so nothing outside the
+backbone's state dict is touched.
+"""
+import re
+from dataclasses import dataclass
+from typing import Dict, Iterable, Optional, Sequence, Tuple
+
+import torch
+
+PROFILER_SUFFIXES = ('total_ops', 'total_params')
+
+_BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
+_BLOCK = re.compile(r'^blocks\.(\d+)\.(\d+)\.(.*)$')
+
+
+def is_profiler_counter(key: str) -> bool:
+    """Whether ``key`` is one of thop's ``total_ops``/``total_params`` counters."""
+    return key.rsplit('.', 1)[-1] in PROFILER_SUFFIXES
+
+
+@dataclass(frozen=True)
+class ReferenceLayout:
+    """How one family's official/timm key names map onto this project's.
+
+    Args:
+        name: Shown in messages, e.g. 'GhostNetV2 (official / timm ghostnetv2_*)'.
+        signature: Regular expressions; EACH must match at least one key for a state
+            dict to be in this layout.
+        excluded: Regular expressions that NO key may match (what another family of
+            the same naming scheme adds, e.g. GhostNetV3's re-parameterised branches).
+        stem_rules: (pattern, replacement) pairs for keys outside ``blocks.S.I.``.
+        block_rules: (pattern, replacement) pairs for the part of a bottleneck key after
+            ``blocks.S.I.``; the result is prefixed with ``layer{S+1}.I.``.
+        final_stage: The reference's stage index of the final 1x1 conv (``blocks.9``),
+            which this project calls ``layer{final_stage + 1}``.
+    """
+    name: str
+    signature: Tuple[str, ...]
+    excluded: Tuple[str, ...]
+    stem_rules: Tuple[Tuple[str, str], ...]
+    block_rules: Tuple[Tuple[str, str], ...]
+    final_stage: int = 9
+
+    def matches(self, keys: Iterable[str]) -> bool:
+        """Whether a state dict with these keys is in this layout."""
+        keys = list(keys)
+        found = all(any(re.search(p, k) for k in keys) for p in self.signature)
+        return found and not any(re.search(p, k) for p in self.excluded for k in keys)
+
+    def rename(self, key: str) -> Optional[str]:
+        """This project's backbone key for a reference backbone key, or None."""
+        for pattern, repl in self.stem_rules:
+            if re.fullmatch(pattern, key):
+                return re.sub(pattern, repl, key)
+        match = _BLOCK.match(key)
+        if match is None:
+            return None
+        stage, index, rest = int(match.group(1)), match.group(2), match.group(3)
+        if stage == self.final_stage:
+            return None
+        for pattern, repl in self.block_rules:
+            if re.fullmatch(pattern, rest):
+                return f'layer{stage + 1}.{index}.' + re.sub(pattern, repl, rest)
+        return None
+
+    @staticmethod
+    def is_head_key(key: str) -> bool:
+        """Whether ``key`` belongs to the reference classifier head (not the backbone)."""
+        return re.fullmatch(r'(conv_head|classifier)\.(weight|bias)', key) is not None
+
+    @staticmethod
+    def head_to_stacked_linear(state_dict: Dict[str, torch.Tensor],
+                               head_prefix: str = 'head.') -> Dict[str, torch.Tensor]:
+        """The reference head as mmpretrain ``StackedLinearClsHead(mid_channels=[1280])``
+        weights: ``conv_head`` (1x1 conv on the pooled map) -> ``layers.0.fc``,
+        ``classifier`` -> ``layers.1.fc``."""
+        out = {}
+        for key, value in state_dict.items():
+            if not ReferenceLayout.is_head_key(key):
+                continue
+            module, param = key.split('.')
+            index = 0 if module == 'conv_head' else 1
+            if param == 'weight' and value.dim() == 4:
+                value = value.flatten(1)
+            out[f'{head_prefix}layers.{index}.fc.{param}'] = value
+        return out
+
+
+def _final_conv_rules(final_layer: int) -> Tuple[Tuple[str, str], ...]:
+    return ((r'blocks\.9\.0\.conv\.weight', f'layer{final_layer}.conv.weight'),
+            (rf'blocks\.9\.0\.bn1\.{_BN}', rf'layer{final_layer}.bn.\1'))
+
+
+# Names that GhostNet V1, V2 and V3 share (the V2 ghost module without its DFC branch).
+COMMON_STEM_RULES = (
+    (r'conv_stem\.weight', 'layer0.conv.weight'),
+    (rf'bn1\.{_BN}', r'layer0.bn.\1'),
+) + _final_conv_rules(10)
+COMMON_BLOCK_RULES = (
+    (r'(ghost[12])\.primary_conv\.0\.weight', r'\1.primary_conv.conv.weight'),
+    (rf'(ghost[12])\.primary_conv\.1\.{_BN}', r'\1.primary_conv.bn.\2'),
+    (r'(ghost[12])\.cheap_operation\.0\.weight', r'\1.cheap_operation.conv.weight'),
+    (rf'(ghost[12])\.cheap_operation\.1\.{_BN}', r'\1.cheap_operation.bn.\2'),
+    (r'conv_dw\.weight', r'conv_dw.conv.weight'),
+    (rf'bn_dw\.{_BN}', r'conv_dw.bn.\1'),
+    (r'se\.(conv_reduce|conv_expand)\.(weight|bias)', r'se.\1.conv.\2'),
+    (r'shortcut\.0\.weight', r'shortcut.depthwise.conv.weight'),
+    (rf'shortcut\.1\.{_BN}', r'shortcut.depthwise.bn.\1'),
+    (r'shortcut\.2\.weight', r'shortcut.pointwise.conv.weight'),
+    (rf'shortcut\.3\.{_BN}', r'shortcut.pointwise.bn.\1'),
+)
+DFC_BLOCK_RULES = (
+    (r'ghost1\.short_conv\.0\.weight', r'ghost1.dfc.reduce.conv.weight'),
+    (rf'ghost1\.short_conv\.1\.{_BN}', r'ghost1.dfc.reduce.bn.\1'),
+    (r'ghost1\.short_conv\.2\.weight', r'ghost1.dfc.horizontal.conv.weight'),
+    (rf'ghost1\.short_conv\.3\.{_BN}', r'ghost1.dfc.horizontal.bn.\1'),
+    (r'ghost1\.short_conv\.4\.weight', r'ghost1.dfc.vertical.conv.weight'),
+    (rf'ghost1\.short_conv\.5\.{_BN}', r'ghost1.dfc.vertical.bn.\1'),
+)
+# Keys every GhostNet-family reference state dict has.
+COMMON_SIGNATURE = (
+    r'^conv_stem\.weight$',
+    r'^bn1\.running_var$',
+    r'^blocks\.0\.0\.ghost1\.primary_conv\.0\.weight$',
+    r'^blocks\.0\.0\.ghost2\.cheap_operation\.0\.weight$',
+    r'^blocks\.9\.0\.conv\.weight$',
+)
+
+GHOSTNETV2 = ReferenceLayout(
+    name='GhostNetV2 (official ck_ghostnetv2_*.pth.tar / timm ghostnetv2_*)',
+    # The DFC branch (short_conv) is what V2 adds to GhostNet V1.
+    signature=COMMON_SIGNATURE + (r'^blocks\.\d+\.\d+\.ghost1\.short_conv\.4\.weight$',),
+    # GhostNetV3's re-parameterised branches.
+    excluded=(r'_rpr_', r'\.(primary|cheap)_(rpr|conv)_(skip|scale)'),
+    stem_rules=COMMON_STEM_RULES,
+    block_rules=COMMON_BLOCK_RULES + DFC_BLOCK_RULES,
+)
+
+
+def find_layout(keys: Iterable[str],
+                layouts: Sequence[ReferenceLayout]) -> Optional[ReferenceLayout]:
+    """The first of ``layouts`` that ``keys`` are in, or None."""
+    keys = list(keys)
+    for layout in layouts:
+        if layout.matches(keys):
+            return layout
+    return None

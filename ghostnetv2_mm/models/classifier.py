@@ -1,0 +1,52 @@
+"""The GhostNet-family ImageNet classifier, from mmpretrain's stock parts.
+
+The reference head is: global average pool, 1x1 conv to 1280 channels WITH bias (not
+width-scaled), ReLU, flatten, dropout 0.2, linear. A 1x1 conv on a pooled 1x1 map is a
+linear layer, so mmpretrain's ``GlobalAveragePooling`` + ``StackedLinearClsHead(
+mid_channels=[1280], dropout_rate=0.2, act_cfg=ReLU)`` (fc -> ReLU -> dropout -> fc)
+computes the same function with the same parameters (6,156,908 for GhostNetV2-1.0x).
+Official and timm checkpoints load into it directly (``conv_head`` -> ``head.layers.0.fc``,
+``classifier`` -> ``head.layers.1.fc``; see ``ghostnetv2_mm.checkpoint.layouts``).
+"""
+from .backbone import ARCH_WIDTHS
+from .utils import make_divisible
+
+HEAD_CHANNELS = 1280
+FINAL_CHANNELS = 960  # the final 1x1 conv of the 1.0x backbone, scaled with the width
+
+
+def classifier_cfg(arch: str = '1.0x', num_classes: int = 1000,
+                   backbone_type: str = 'GhostNetV2', dropout_rate: float = 0.2,
+                   **backbone_kwargs) -> dict:
+    """The model config of an mmpretrain ``ImageClassifier`` on a GhostNet backbone.
+
+    Args:
+        arch (str): '1.0x', '1.3x' or '1.6x'. Default: '1.0x'.
+        num_classes (int): Classes of the final linear layer. Default: 1000.
+        backbone_type (str): 'GhostNetV2', or another GhostNet-family backbone with the
+            same arguments. Default: 'GhostNetV2'.
+        dropout_rate (float): Dropout before the final linear layer. Default: 0.2.
+        **backbone_kwargs: Further backbone arguments (e.g. ``init_cfg``).
+    """
+    if arch not in ARCH_WIDTHS:
+        raise ValueError(f'classifier_cfg: invalid arch={arch!r}; allowed: '
+                         f'{sorted(ARCH_WIDTHS)}')
+    in_channels = make_divisible(FINAL_CHANNELS * ARCH_WIDTHS[arch], 4)
+    return dict(
+        type='ImageClassifier',
+        backbone=dict(type=backbone_type, arch=arch, out_indices=(10,), **backbone_kwargs),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='StackedLinearClsHead', num_classes=num_classes,
+                  in_channels=in_channels, mid_channels=[HEAD_CHANNELS],
+                  dropout_rate=dropout_rate, act_cfg=dict(type='ReLU'),
+                  loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))
+
+
+def build_classifier(arch: str = '1.0x', num_classes: int = 1000,
+                     backbone_type: str = 'GhostNetV2', **kwargs):
+    """Build the :func:`classifier_cfg` model with mmpretrain (which must be installed)."""
+    import mmpretrain.models  # noqa: F401  (registers ImageClassifier and the head)
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return MODELS.build(classifier_cfg(arch, num_classes, backbone_type, **kwargs))
