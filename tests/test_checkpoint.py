@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import timm  # the test oracle: a required test dependency (requirements/tests.txt)
 import torch
 
 from ghostnetv2_mm.checkpoint import (GHOSTNETV2, CheckpointError, adapt_state_dict,
@@ -13,8 +14,6 @@ from ghostnetv2_mm.checkpoint import (GHOSTNETV2, CheckpointError, adapt_state_d
 from ghostnetv2_mm.models import GhostNetV2, build_classifier
 
 from conftest import ROOT, randomise_bn
-
-timm = pytest.importorskip('timm')
 
 TIMM_NAMES = {'1.0x': 'ghostnetv2_100', '1.3x': 'ghostnetv2_130', '1.6x': 'ghostnetv2_160'}
 
