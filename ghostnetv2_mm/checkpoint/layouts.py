@@ -164,6 +164,61 @@ GHOSTNETV2 = ReferenceLayout(
 )
 
 
+# GhostNet V1: the official ghostnet_1x.pth (huawei-noah/CV-backbones) and timm's
+# ghostnet_* share the V2 names without the DFC branch.
+GHOSTNET = ReferenceLayout(
+    name='GhostNet V1 (official ghostnet_1x.pth / timm ghostnet_*)',
+    signature=COMMON_SIGNATURE,
+    # V2's DFC branch and V3's re-parameterised branches.
+    excluded=(r'\.short_conv\.', r'_rpr_'),
+    stem_rules=COMMON_STEM_RULES,
+    block_rules=COMMON_BLOCK_RULES,
+)
+
+# GhostNetV3 in its training layout: every ghost-module conv and stride-2 depthwise
+# conv is a set of parallel branches. timm's ghostnetv3_* names a branch's norm
+# ``bn1``, the official ghostnetv3-1.0.pth.tar ``bn``; both are read.
+#     ghost{1,2}.primary_rpr_conv.N.{conv,bn|bn1}  -> ghost{1,2}.primary_conv.branches.N.{conv,bn}
+#     ghost{1,2}.cheap_rpr_conv.N.{conv,bn|bn1}    -> ghost{1,2}.cheap_operation.branches.N.{conv,bn}
+#     ghost{1,2}.cheap_rpr_scale.{conv,bn|bn1}     -> ghost{1,2}.cheap_operation.scale.{conv,bn}
+#     ghost{1,2}.cheap_rpr_skip                    -> ghost{1,2}.cheap_operation.skip
+#     dw_rpr_conv.N.{conv,bn|bn1}                  -> conv_dw.branches.N.{conv,bn}
+#     dw_rpr_scale.{conv,bn|bn1}                   -> conv_dw.scale.{conv,bn}
+_REP_UNITS = (('primary_rpr_conv', 'primary_conv'), ('cheap_rpr_conv', 'cheap_operation'))
+REP_BLOCK_RULES = tuple(
+    rule for ref, ours in _REP_UNITS for rule in (
+        (rf'(ghost[12])\.{ref}\.(\d+)\.conv\.weight', rf'\1.{ours}.branches.\2.conv.weight'),
+        (rf'(ghost[12])\.{ref}\.(\d+)\.bn1?\.{_BN}', rf'\1.{ours}.branches.\2.bn.\3'),
+    )) + (
+    (r'(ghost[12])\.cheap_rpr_scale\.conv\.weight', r'\1.cheap_operation.scale.conv.weight'),
+    (rf'(ghost[12])\.cheap_rpr_scale\.bn1?\.{_BN}', r'\1.cheap_operation.scale.bn.\2'),
+    (rf'(ghost[12])\.cheap_rpr_skip\.{_BN}', r'\1.cheap_operation.skip.\2'),
+    (r'dw_rpr_conv\.(\d+)\.conv\.weight', r'conv_dw.branches.\1.conv.weight'),
+    (rf'dw_rpr_conv\.(\d+)\.bn1?\.{_BN}', r'conv_dw.branches.\1.bn.\2'),
+    (r'dw_rpr_scale\.conv\.weight', r'conv_dw.scale.conv.weight'),
+    (rf'dw_rpr_scale\.bn1?\.{_BN}', r'conv_dw.scale.bn.\1'),
+)
+GHOSTNETV3 = ReferenceLayout(
+    name='GhostNetV3 (official ghostnetv3-1.0.pth.tar / timm ghostnetv3_*, training layout)',
+    signature=(
+        r'^conv_stem\.weight$',
+        r'^bn1\.running_var$',
+        r'^blocks\.9\.0\.conv\.weight$',
+        r'^blocks\.0\.0\.ghost1\.primary_rpr_conv\.\d+\.conv\.weight$',
+        r'^blocks\.0\.0\.ghost2\.cheap_rpr_scale\.conv\.weight$',
+        r'^blocks\.\d+\.\d+\.dw_rpr_conv\.\d+\.conv\.weight$',
+        r'^blocks\.\d+\.\d+\.ghost1\.short_conv\.4\.weight$',
+    ),
+    # The re-parameterised (folded) layout of timm's reparameterize(): single convs.
+    excluded=(r'\.primary_conv\.0\.', r'\.cheap_operation\.0\.', r'\.conv_dw\.weight$'),
+    stem_rules=COMMON_STEM_RULES,
+    block_rules=REP_BLOCK_RULES + DFC_BLOCK_RULES + COMMON_BLOCK_RULES,
+)
+
+# Every family member, for messages that say which one a file belongs to.
+LAYOUTS = (GHOSTNET, GHOSTNETV2, GHOSTNETV3)
+
+
 def find_layout(keys: Iterable[str],
                 layouts: Sequence[ReferenceLayout]) -> Optional[ReferenceLayout]:
     """The first of ``layouts`` that ``keys`` are in, or None."""

@@ -1,23 +1,31 @@
-"""GhostNetV2 backbone for OpenMMLab 2.x (mmdet, mmseg, mmpretrain)."""
+"""The GhostNet family as OpenMMLab 2.x backbones (mmdet, mmseg, mmpretrain):
+``GhostNet`` (V1), ``GhostNetV2`` and ``GhostNetV3``.
+
+The three share the stage table, the blocks (``blocks.py``), the arguments, the
+output indices and the taps, so swapping ``type=`` in a config is the whole
+ablation. They differ only in two class attributes: whether bottlenecks have DFC
+attention (V2, V3) and whether convs have GhostNetV3's re-parameterised branches.
+"""
 import copy
+import inspect
 from numbers import Real
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-from .conv_module import ConvModule
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..checkpoint.adapter import load_model_weights, register_reference_layout_hook
-from ..checkpoint.layouts import GHOSTNETV2
-from .blocks import GhostBottleneck
-from .deploy import fuse_conv_module
+from ..checkpoint.layouts import GHOSTNET, GHOSTNETV2, GHOSTNETV3
+from .blocks import GhostBottleneck, conv_unit, deploy_unit
+from .deploy import check_foldable
 from .utils import make_divisible
 
 # One row per bottleneck: [kernel k, hidden width t, out width c, SE ratio, stride].
-# Stages 0-8 of the paper's Table 1; stage 9 is the final 1x1 conv (see below).
+# Stages 0-8 of the papers' Table 1 (the same in V1, V2 and V3); stage 9 is the
+# final 1x1 conv (see below).
 BASE_STAGES = [
     [[3, 16, 16, 0, 1]],
     [[3, 48, 24, 0, 2]],
@@ -38,15 +46,27 @@ ARCH_WIDTHS = {'1.0x': 1.0, '1.3x': 1.3, '1.6x': 1.6}
 
 STEM_CHANNELS = 16
 
+# What ``init_weights`` does without a Pretrained init_cfg: the initialisation mmcv's
+# ConvModule gives its conv and norm (Kaiming normal, fan_out, for ReLU; norms 1 / 0).
+DEFAULT_INIT_CFG = [
+    dict(type='Kaiming', layer='Conv2d', mode='fan_out', nonlinearity='relu',
+         distribution='normal'),
+    dict(type='Constant', layer=['_BatchNorm', 'GroupNorm'], val=1, bias=0),
+]
 
-def _arg_error(name, value, allowed, exc=ValueError):
-    return exc(f'GhostNetV2: invalid {name}={value!r}; allowed: {allowed}')
+
+class _Settings(NamedTuple):
+    """The validated arguments a backbone is built from."""
+    table: List[List[list]]
+    widen_factor: float
+    strides: List[int]
+    dilations: List[int]
+    dfc_blocks: frozenset
 
 
-@MODELS.register_module()
-class GhostNetV2(BaseModule):
-    """GhostNetV2 backbone ("GhostNetV2: Enhance Cheap Operation with Long-Range
-    Attention", NeurIPS 2022, https://arxiv.org/abs/2211.12905).
+class BaseGhostNet(BaseModule):
+    """The GhostNet-family backbone; use :class:`GhostNet`, :class:`GhostNetV2` or
+    :class:`GhostNetV3`.
 
     The network is a stem, nine stages of Ghost bottlenecks and a final 1x1 conv.
     Outputs are indexed like mmpretrain's MobileNetV3 layers:
@@ -63,16 +83,18 @@ class GhostNetV2(BaseModule):
     10     final 1x1 conv     32             960 / 1248 / 1536
     ====== ================== ============== =================================
 
-    The default ``out_indices=(3, 5, 7, 9)`` taps the LAST block of each stride
-    4/8/16/32, which is what dense prediction wants (timm's ``features_only``
-    taps the first one instead).
+    ``feature_info`` describes every index (channels, stride, module, bottlenecks);
+    ``out_channels`` the selected outputs. The default ``out_indices=(3, 5, 7, 9)``
+    taps the LAST block of each stride 4/8/16/32, which is what dense prediction
+    wants (timm's ``features_only`` taps the first one instead).
 
     Args:
         arch (str | list): '1.0x', '1.3x', '1.6x', or a custom table: a list of
             stages, each a list of ``[kernel, hidden, out, se_ratio, stride]``.
+            Default: '1.0x'.
         widen_factor (float, optional): Width multiplier. For a named arch it is
             implied by the name (passing a different one is an error); for a custom
-            table it defaults to 1.0.
+            table None means 1.0. Default: None.
         in_channels (int): Image channels. Default: 3.
         out_indices (Sequence[int]): Layers to output (0-10, negatives count from
             the end). Default: (3, 5, 7, 9).
@@ -80,41 +102,52 @@ class GhostNetV2(BaseModule):
             statistics); -1 freezes nothing. Default: -1.
         strides (Sequence[int], optional): Per-stage stride of stages 0-8; each is
             the arch's stride or 1. Use with ``dilations`` for output stride 16/8.
+            Default: None (the arch's strides).
         dilations (Sequence[int], optional): Per-stage dilation of stages 0-8.
             E.g. output stride 8: ``strides=(1, 2, 1, 2, 1, 1, 1, 1, 1)``,
-            ``dilations=(1, 1, 1, 1, 1, 2, 2, 4, 4)``.
+            ``dilations=(1, 1, 1, 1, 1, 2, 2, 4, 4)``. Default: None (all 1).
         dfc_blocks (Sequence[int], optional): Global indices (0-based, over all
             bottlenecks) of the bottlenecks whose ghost1 has DFC attention. Default:
-            the reference's rule, every bottleneck but the first two.
+            None, the reference's rule: every bottleneck but the first two (V2, V3);
+            none (GhostNet V1, which accepts only None or an empty sequence).
         dfc_kernel_size (int): Length of the DFC horizontal/vertical kernels.
             Default: 5.
-        norm_cfg (dict): Normalisation layers (BN, SyncBN, GN, ...).
-        act_cfg (dict): Activation layers. Default: ReLU.
+        norm_cfg (dict): Normalisation layers (BN, SyncBN, GN, or a norm layer
+            registered by a toolkit, e.g. mmpretrain's LN2d under its scope).
+            Default: ``dict(type='BN')``.
+        act_cfg (dict): Activation of the stem, the expanding ghost modules and the
+            final conv. Default: ``dict(type='ReLU')``.
+        se_act_cfg (dict): Hidden activation of the squeeze-excite modules.
+            Default: ``dict(type='ReLU')``, fixed in every GhostNet reference.
         norm_eval (bool): Keep BatchNorm layers in eval mode while training.
-        with_cp (bool): Gradient checkpointing of each bottleneck.
-        pretrained (str, optional): Checkpoint path; shorthand for
+            Default: False.
+        with_cp (bool): Gradient checkpointing of each bottleneck. Default: False.
+        pretrained (str, optional): Checkpoint path or URL; shorthand for
             ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)`` (mmseg's
-            EncoderDecoder passes it).
-        deploy (bool): Build the inference-only, re-parameterised network (every
-            BatchNorm folded into its conv, see :meth:`switch_to_deploy` and
-            ``ghostnetv2_mm/models/deploy.py``). Its state dict is that of a fused
-            checkpoint (``tools/deployment/fuse_checkpoint.py``); an unfused
-            checkpoint is refused with a message saying so. Default: False.
-        init_cfg (dict | list[dict], optional): Initialisation. A ``Pretrained``
-            entry (local path or URL, downloaded once into torch hub's cache) loads
-            this project's checkpoints, official GhostNetV2 files
-            (``ck_ghostnetv2_10.pth.tar``) and timm state dicts, strictly: every
-            backbone weight must be found, or nothing is loaded and the error names
-            what did not fit. ``prefix`` selects a sub-dict (e.g. ``'backbone.'``).
+            EncoderDecoder passes it). Default: None.
+        deploy (bool): Build the inference-only network directly: every norm folded
+            into its conv, GhostNetV3's branches summed, inference fast paths on
+            (see :meth:`switch_to_deploy` and ``models/deploy.py``). Its state dict
+            is that of a fused checkpoint (``tools/deployment/fuse_checkpoint.py``);
+            an unfused checkpoint is refused with a message saying so. Default: False.
+        init_cfg (dict | list[dict], optional): Initialisation. Default:
+            :data:`DEFAULT_INIT_CFG` (Kaiming normal fan_out convs, norms 1 / 0).
+            A ``Pretrained`` entry (local path or URL, downloaded once into torch
+            hub's cache) loads this project's checkpoints and the official / timm
+            files of the same family, strictly: every backbone weight must be
+            found, or nothing is loaded and the error names what did not fit.
+            ``prefix`` selects a sub-dict (e.g. ``'backbone.'``).
 
     Deploy mode: train (or load) the ordinary network, then call
-    ``model.eval(); model.switch_to_deploy()`` AFTER the weights are loaded; it
-    folds the current BatchNorm statistics into the convs, in place, and is not
-    reversible. Or build with ``deploy=True`` and load fused weights.
+    ``model.switch_to_deploy()`` AFTER the weights are loaded; it folds the current
+    BatchNorm statistics into the convs, in place, and is not reversible. Or build
+    with ``deploy=True`` and load fused weights.
     """
 
-    # The official / timm key names this backbone reads (see checkpoint/layouts.py).
-    reference_layout = GHOSTNETV2
+    # Set by each family member.
+    reference_layout = None  # official / timm key names (checkpoint/layouts.py)
+    with_dfc = True           # whether the default has DFC attention
+    num_branches = 0          # GhostNetV3's parallel branches per re-parameterised conv
 
     def __init__(self,
                  arch: Union[str, Sequence] = '1.0x',
@@ -128,20 +161,48 @@ class GhostNetV2(BaseModule):
                  dfc_kernel_size: int = 5,
                  norm_cfg: dict = dict(type='BN'),
                  act_cfg: dict = dict(type='ReLU'),
+                 se_act_cfg: dict = dict(type='ReLU'),
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  pretrained: Optional[str] = None,
                  deploy: bool = False,
-                 init_cfg=None):
-        if pretrained is not None:
-            if not isinstance(pretrained, str):
-                raise _arg_error('pretrained', pretrained, 'a checkpoint path (str) or None',
-                                 TypeError)
-            if init_cfg is not None:
-                raise ValueError('GhostNetV2: pass either pretrained or init_cfg, not both '
-                                 f'(got pretrained={pretrained!r}, init_cfg={init_cfg!r})')
-            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
-        super().__init__(init_cfg)
+                 init_cfg: Union[dict, List[dict], None] = copy.deepcopy(DEFAULT_INIT_CFG)):
+        super().__init__(self._pretrained_init_cfg(pretrained, init_cfg))
+        settings = self._parse_args(
+            arch=arch, widen_factor=widen_factor, in_channels=in_channels,
+            out_indices=out_indices, frozen_stages=frozen_stages, strides=strides,
+            dilations=dilations, dfc_blocks=dfc_blocks, dfc_kernel_size=dfc_kernel_size,
+            norm_cfg=norm_cfg, act_cfg=act_cfg, se_act_cfg=se_act_cfg,
+            norm_eval=norm_eval, with_cp=with_cp, deploy=deploy)
+        self._build(settings, deploy)
+        self._freeze_stages()
+        if deploy:  # already folded: this only sets the layout (channels-last) and eval
+            self.switch_to_deploy()
+        # Official/timm key names are renamed when a state dict reaches this module,
+        # whoever loads it (mmengine's load_from, torch, load_model_weights).
+        register_reference_layout_hook(self)
+
+    # ----------------------------------------------------------------- argument parsing
+    def _error(self, name, value, allowed, exc=ValueError):
+        return exc(f'{type(self).__name__}: invalid {name}={value!r}; allowed: {allowed}')
+
+    def _pretrained_init_cfg(self, pretrained, init_cfg):
+        if pretrained is None:
+            return init_cfg
+        if not isinstance(pretrained, str):
+            raise self._error('pretrained', pretrained,
+                              'a checkpoint path or URL (str) or None', TypeError)
+        if init_cfg is not None and init_cfg != DEFAULT_INIT_CFG:
+            raise ValueError(f'{type(self).__name__}: pass either pretrained or init_cfg, '
+                             f'not both (got pretrained={pretrained!r}, '
+                             f'init_cfg={init_cfg!r})')
+        return dict(type='Pretrained', checkpoint=pretrained)
+
+    def _parse_args(self, *, arch, widen_factor, in_channels, out_indices, frozen_stages,
+                    strides, dilations, dfc_blocks, dfc_kernel_size, norm_cfg, act_cfg,
+                    se_act_cfg, norm_eval, with_cp, deploy) -> _Settings:
+        """Validate every argument (each error names it, its value and what is
+        allowed); keep the plain ones as attributes, return what building needs."""
         table, widen_factor = self._parse_arch(arch, widen_factor)
         num_stages = len(table)
         self.num_layers = num_stages + 2  # stem + stages + final conv
@@ -149,153 +210,103 @@ class GhostNetV2(BaseModule):
         self.out_indices = self._parse_out_indices(out_indices)
         if (not isinstance(frozen_stages, int) or isinstance(frozen_stages, bool)
                 or not -1 <= frozen_stages < self.num_layers):
-            raise _arg_error('frozen_stages', frozen_stages,
-                             f'an int in [-1, {self.num_layers - 1}]')
+            raise self._error('frozen_stages', frozen_stages,
+                              f'an int in [-1, {self.num_layers - 1}]')
         self.frozen_stages = frozen_stages
-        arch_strides = [stage[0][4] for stage in table]
-        strides = self._parse_strides(strides, arch_strides)
+        strides = self._parse_strides(strides, [stage[0][4] for stage in table])
         dilations = self._parse_per_stage('dilations', dilations, num_stages)
-        num_blocks = sum(len(stage) for stage in table)
-        self.dfc_blocks = self._parse_dfc_blocks(dfc_blocks, num_blocks)
-        if (not isinstance(dfc_kernel_size, int) or dfc_kernel_size < 1
-                or dfc_kernel_size % 2 == 0):
-            raise _arg_error('dfc_kernel_size', dfc_kernel_size, 'a positive odd int')
-        self._check_layer_cfg('norm_cfg', norm_cfg)
-        self._check_layer_cfg('act_cfg', act_cfg)
+        dfc_blocks = self._parse_dfc_blocks(dfc_blocks, sum(len(s) for s in table))
+        if (not isinstance(dfc_kernel_size, int) or isinstance(dfc_kernel_size, bool)
+                or dfc_kernel_size < 1 or dfc_kernel_size % 2 == 0):
+            raise self._error('dfc_kernel_size', dfc_kernel_size, 'a positive odd int')
+        self.dfc_kernel_size = dfc_kernel_size
+        for name, cfg in (('norm_cfg', norm_cfg), ('act_cfg', act_cfg),
+                          ('se_act_cfg', se_act_cfg)):
+            self._check_layer_cfg(name, cfg)
         for name, flag in (('norm_eval', norm_eval), ('with_cp', with_cp),
                            ('deploy', deploy)):
             if not isinstance(flag, bool):
-                raise _arg_error(name, flag, 'True or False', TypeError)
+                raise self._error(name, flag, 'True or False', TypeError)
         self.norm_eval = norm_eval
         self.with_cp = with_cp
         self.norm_cfg = copy.deepcopy(norm_cfg)
         self.act_cfg = copy.deepcopy(act_cfg)
+        self.se_act_cfg = copy.deepcopy(se_act_cfg)
         self.widen_factor = widen_factor
+        self.dfc_blocks = dfc_blocks
+        return _Settings(table, widen_factor, strides, dilations, dfc_blocks)
 
-        # layer0: stem
-        channels = make_divisible(STEM_CHANNELS * widen_factor, 4)
-        self.layer0 = ConvModule(self.in_channels, channels, 3, stride=2, padding=1,
-                                 norm_cfg=norm_cfg, act_cfg=act_cfg)
-        layer_channels = [channels]
-        layer_strides = [2]
-        # layers 1-9: the bottleneck stages
-        block_index, total_stride, prev_dilation = 0, 2, 1
-        for stage_id, stage in enumerate(table):
-            blocks = []
-            for i, (k, hidden, out, se_ratio, arch_stride) in enumerate(stage):
-                hidden = make_divisible(hidden * widen_factor, 4)
-                out = make_divisible(out * widen_factor, 4)
-                first = i == 0
-                blocks.append(GhostBottleneck(
-                    channels, hidden, out, kernel_size=k,
-                    stride=strides[stage_id] if first else arch_stride,
-                    downsample=arch_stride > 1, se_ratio=se_ratio,
-                    dilation=dilations[stage_id],
-                    first_dilation=prev_dilation if first else dilations[stage_id],
-                    dfc_cfg=dict(kernel_size=dfc_kernel_size)
-                    if block_index in self.dfc_blocks else None,
-                    norm_cfg=norm_cfg, act_cfg=act_cfg, with_cp=with_cp))
-                channels = out
-                block_index += 1
-            total_stride *= strides[stage_id]
-            prev_dilation = dilations[stage_id]
-            self.add_module(f'layer{stage_id + 1}', nn.Sequential(*blocks))
-            layer_channels.append(channels)
-            layer_strides.append(total_stride)
-        # layer10: final 1x1 conv to the widest hidden width (960 for 1.0x)
-        final_channels = make_divisible(table[-1][-1][1] * widen_factor, 4)
-        self.add_module(f'layer{self.num_layers - 1}', ConvModule(
-            channels, final_channels, 1, norm_cfg=norm_cfg, act_cfg=act_cfg))
-        layer_channels.append(final_channels)
-        layer_strides.append(total_stride)
-
-        self.layer_channels: List[int] = layer_channels
-        self.layer_strides: List[int] = layer_strides
-        self.out_channels: Tuple[int, ...] = tuple(layer_channels[i] for i in self.out_indices)
-        self._freeze_stages()
-        self.deploy = False
-        self._deploy_channels_last = False
-        if deploy:
-            self.switch_to_deploy()
-        # Official/timm key names are renamed when a state dict reaches this module,
-        # whoever loads it (mmengine's load_from, torch, load_model_weights).
-        register_reference_layout_hook(self)
-
-    # ----------------------------------------------------------------- argument parsing
-    @staticmethod
-    def _check_int(name, value, minimum):
+    def _check_int(self, name, value, minimum):
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise _arg_error(name, value, f'an int >= {minimum}')
+            raise self._error(name, value, f'an int >= {minimum}')
         return value
 
-    @staticmethod
-    def _parse_arch(arch, widen_factor):
+    def _parse_arch(self, arch, widen_factor):
         if widen_factor is not None and (not isinstance(widen_factor, Real)
                                          or isinstance(widen_factor, bool)
                                          or widen_factor <= 0):
-            raise _arg_error('widen_factor', widen_factor, 'a positive number or None')
+            raise self._error('widen_factor', widen_factor, 'a positive number or None')
         if isinstance(arch, str):
             if arch not in ARCH_WIDTHS:
-                raise _arg_error('arch', arch,
-                                 f'one of {sorted(ARCH_WIDTHS)} or a custom stage table')
+                raise self._error('arch', arch,
+                                  f'one of {sorted(ARCH_WIDTHS)} or a custom stage table')
             implied = ARCH_WIDTHS[arch]
             if widen_factor is not None and float(widen_factor) != implied:
                 raise ValueError(
-                    f'GhostNetV2: widen_factor={widen_factor!r} contradicts arch={arch!r} '
-                    f'(which means widen_factor={implied}); allowed: omit widen_factor, '
-                    f'or use a custom stage table as arch')
+                    f'{type(self).__name__}: widen_factor={widen_factor!r} contradicts '
+                    f'arch={arch!r} (which means widen_factor={implied}); allowed: omit '
+                    'widen_factor, or use a custom stage table as arch')
             return BASE_STAGES, implied
         if not isinstance(arch, (list, tuple)) or len(arch) == 0:
-            raise _arg_error('arch', arch, f'one of {sorted(ARCH_WIDTHS)} or a non-empty '
-                             'list of stages', TypeError)
+            raise self._error('arch', arch, f'one of {sorted(ARCH_WIDTHS)} or a non-empty '
+                              'list of stages', TypeError)
         for s, stage in enumerate(arch):
             if not isinstance(stage, (list, tuple)) or len(stage) == 0:
-                raise _arg_error(f'arch[{s}]', stage,
-                                 'a non-empty list of [kernel, hidden, out, se_ratio, stride]')
+                raise self._error(f'arch[{s}]', stage, 'a non-empty list of '
+                                  '[kernel, hidden, out, se_ratio, stride]')
             for b, row in enumerate(stage):
                 where = f'arch[{s}][{b}]'
                 if not isinstance(row, (list, tuple)) or len(row) != 5:
-                    raise _arg_error(where, row, '[kernel, hidden, out, se_ratio, stride]')
+                    raise self._error(where, row, '[kernel, hidden, out, se_ratio, stride]')
                 k, t, c, se, st = row
                 if not isinstance(k, int) or k < 1 or k % 2 == 0:
-                    raise _arg_error(f'{where} kernel', k, 'a positive odd int')
+                    raise self._error(f'{where} kernel', k, 'a positive odd int')
                 for n, v in (('hidden', t), ('out', c)):
                     if not isinstance(v, Real) or v <= 0:
-                        raise _arg_error(f'{where} {n} width', v, 'a positive number')
+                        raise self._error(f'{where} {n} width', v, 'a positive number')
                 if not isinstance(se, Real) or not 0 <= se < 1:
-                    raise _arg_error(f'{where} se_ratio', se, 'a number in [0, 1)')
+                    raise self._error(f'{where} se_ratio', se, 'a number in [0, 1)')
                 if st not in (1, 2) or (b > 0 and st != 1):
-                    raise _arg_error(f'{where} stride', st,
-                                     '1 or 2 for the first block of a stage, 1 for the others')
+                    raise self._error(f'{where} stride', st, '1 or 2 for the first block '
+                                      'of a stage, 1 for the others')
         return [list(map(list, stage)) for stage in arch], \
             1.0 if widen_factor is None else float(widen_factor)
 
     def _parse_out_indices(self, out_indices):
         if isinstance(out_indices, int):
             out_indices = [out_indices]
-        allowed = f'a non-empty sequence of distinct ints in [-{self.num_layers}, {self.num_layers - 1}]'
+        n = self.num_layers
+        allowed = f'a non-empty sequence of distinct ints in [-{n}, {n - 1}]'
         if (not isinstance(out_indices, (list, tuple)) or len(out_indices) == 0
-                or not all(isinstance(i, int) and not isinstance(i, bool) for i in out_indices)):
-            raise _arg_error('out_indices', out_indices, allowed)
-        normalised = []
-        for i in out_indices:
-            if not -self.num_layers <= i < self.num_layers:
-                raise _arg_error('out_indices', out_indices, allowed)
-            normalised.append(i % self.num_layers)
+                or not all(isinstance(i, int) and not isinstance(i, bool)
+                           for i in out_indices)):
+            raise self._error('out_indices', out_indices, allowed)
+        if not all(-n <= i < n for i in out_indices):
+            raise self._error('out_indices', out_indices, allowed)
+        normalised = [i % n for i in out_indices]
         if len(set(normalised)) != len(normalised):
-            raise _arg_error('out_indices', out_indices, allowed)
+            raise self._error('out_indices', out_indices, allowed)
         # Outputs come in network order, so out_channels must too.
         return tuple(sorted(normalised))
 
-    @staticmethod
-    def _parse_per_stage(name, values, num_stages):
+    def _parse_per_stage(self, name, values, num_stages):
         if values is None:
             return [1] * num_stages
         if (not isinstance(values, (list, tuple)) or len(values) != num_stages
                 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
                            for v in values)):
-            raise _arg_error(name, values, f'a sequence of {num_stages} ints >= 1 '
-                             '(one per stage)')
+            raise self._error(name, values, f'a sequence of {num_stages} ints >= 1 '
+                              '(one per stage)')
         return list(values)
 
     def _parse_strides(self, strides, arch_strides):
@@ -304,38 +315,120 @@ class GhostNetV2(BaseModule):
         strides = self._parse_per_stage('strides', strides, len(arch_strides))
         for i, (s, a) in enumerate(zip(strides, arch_strides)):
             if s not in (1, a):
-                raise _arg_error(f'strides[{i}]', s,
-                                 f'{sorted({1, a})} (the arch stride of stage {i}, or 1)')
+                raise self._error(f'strides[{i}]', s,
+                                  f'{sorted({1, a})} (the arch stride of stage {i}, or 1)')
         return strides
 
-    @staticmethod
-    def _parse_dfc_blocks(dfc_blocks, num_blocks):
+    def _parse_dfc_blocks(self, dfc_blocks, num_blocks):
+        if not self.with_dfc:
+            if dfc_blocks is not None and (not isinstance(
+                    dfc_blocks, (list, tuple, set, frozenset, range)) or len(dfc_blocks)):
+                raise self._error('dfc_blocks', dfc_blocks,
+                                  f'None or () ({type(self).__name__} has no DFC '
+                                  'attention; GhostNetV2 and GhostNetV3 have)')
+            return frozenset()
         if dfc_blocks is None:
             return frozenset(range(2, num_blocks))
         allowed = f'None or a sequence of bottleneck indices in [0, {num_blocks - 1}]'
         if not isinstance(dfc_blocks, (list, tuple, set, frozenset, range)):
-            raise _arg_error('dfc_blocks', dfc_blocks, allowed, TypeError)
+            raise self._error('dfc_blocks', dfc_blocks, allowed, TypeError)
         for i in dfc_blocks:
             if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < num_blocks:
-                raise _arg_error('dfc_blocks', dfc_blocks, allowed)
+                raise self._error('dfc_blocks', dfc_blocks, allowed)
         return frozenset(dfc_blocks)
 
-    @staticmethod
-    def _check_layer_cfg(name, cfg):
+    def _check_layer_cfg(self, name, cfg):
         if not isinstance(cfg, dict) or 'type' not in cfg:
-            raise _arg_error(name, cfg, "a dict with a 'type' key", TypeError)
+            raise self._error(name, cfg, "a dict with a 'type' key", TypeError)
         layer_type = cfg['type']
-        if isinstance(layer_type, str) and MODELS.get(layer_type) is None:
-            raise KeyError(f'GhostNetV2: invalid {name}={cfg!r}: type {layer_type!r} is '
-                           'not registered in mmengine MODELS; allowed: a registered '
-                           f'{"norm" if name == "norm_cfg" else "activation"} layer '
-                           f'such as {"BN, SyncBN, GN, LN" if name == "norm_cfg" else "ReLU, ReLU6, HSwish, GELU"}')
+        if inspect.isclass(layer_type) and issubclass(layer_type, nn.Module):
+            return
+        # The lookup mmcv's build_norm_layer / build_activation_layer make: the
+        # registry of the current default scope (e.g. mmpretrain's, with its LN2d),
+        # which falls back to mmengine's root MODELS.
+        with MODELS.switch_scope_and_registry(None) as registry:
+            found = isinstance(layer_type, str) and registry.get(layer_type) is not None
+            scope = registry.scope
+        if not found:
+            examples = ('BN, SyncBN, GN, LN' if name == 'norm_cfg'
+                        else 'ReLU, ReLU6, HSwish, GELU')
+            raise KeyError(
+                f'{type(self).__name__}: invalid {name}={cfg!r}: type {layer_type!r} is '
+                f'not registered in the {scope!r} scope\'s MODELS registry nor in '
+                f'mmengine\'s root MODELS; allowed: a registered '
+                f'{"norm" if name == "norm_cfg" else "activation"} layer such as '
+                f'{examples} (a toolkit\'s own layers need its default scope, or the '
+                'scope prefix, e.g. "mmpretrain.LN2d")')
+
+    # ------------------------------------------------------------------------ building
+    def _build(self, settings: _Settings, deploy: bool) -> None:
+        """Build layers 0-10 and describe them in ``feature_info``."""
+        w = settings.widen_factor
+        unit = dict(norm_cfg=self.norm_cfg, act_cfg=self.act_cfg, deploy=deploy)
+        channels = make_divisible(STEM_CHANNELS * w, 4)
+        self.layer0 = conv_unit(self.in_channels, channels, 3, stride=2, padding=1, **unit)
+        info = [dict(num_chs=channels, reduction=2, module='layer0', blocks=())]
+        block_index, total_stride, prev_dilation = 0, 2, 1
+        for stage_id, stage in enumerate(settings.table):
+            blocks, first_block = [], block_index
+            dilation = settings.dilations[stage_id]
+            for i, (k, hidden, out, se_ratio, arch_stride) in enumerate(stage):
+                out = make_divisible(out * w, 4)
+                blocks.append(GhostBottleneck(
+                    channels, make_divisible(hidden * w, 4), out, kernel_size=k,
+                    stride=settings.strides[stage_id] if i == 0 else arch_stride,
+                    downsample=arch_stride > 1, se_ratio=se_ratio, dilation=dilation,
+                    first_dilation=prev_dilation if i == 0 else dilation,
+                    dfc_cfg=dict(kernel_size=self.dfc_kernel_size)
+                    if block_index in settings.dfc_blocks else None,
+                    norm_cfg=self.norm_cfg, act_cfg=self.act_cfg,
+                    se_act_cfg=self.se_act_cfg, num_branches=self.num_branches,
+                    with_cp=self.with_cp, deploy=deploy))
+                channels = out
+                block_index += 1
+            total_stride *= settings.strides[stage_id]
+            prev_dilation = dilation
+            name = f'layer{stage_id + 1}'
+            self.add_module(name, nn.Sequential(*blocks))
+            info.append(dict(num_chs=channels, reduction=total_stride, module=name,
+                             blocks=tuple(range(first_block, block_index))))
+        # the final 1x1 conv, to the widest hidden width (960 for 1.0x)
+        final_channels = make_divisible(settings.table[-1][-1][1] * w, 4)
+        name = f'layer{self.num_layers - 1}'
+        self.add_module(name, conv_unit(channels, final_channels, 1, **unit))
+        info.append(dict(num_chs=final_channels, reduction=total_stride, module=name,
+                         blocks=()))
+
+        #: One entry per output index (like timm's ``feature_info``): ``num_chs``,
+        #: ``reduction`` (stride), ``module`` (layer name), ``blocks`` (global
+        #: indices of its bottlenecks).
+        self.feature_info: Tuple[Dict, ...] = tuple(info)
+        self.out_channels: Tuple[int, ...] = tuple(info[i]['num_chs'] for i in self.out_indices)
+        self.deploy = deploy
+        self._deploy_channels_last = False
+
+    @property
+    def layer_channels(self) -> List[int]:
+        """Channels of every output index (from ``feature_info``)."""
+        return [f['num_chs'] for f in self.feature_info]
+
+    @property
+    def layer_strides(self) -> List[int]:
+        """Stride of every output index (from ``feature_info``)."""
+        return [f['reduction'] for f in self.feature_info]
+
+    def bottlenecks(self):
+        """(global index, output index, position in the layer, block) of every
+        bottleneck, in network order."""
+        for layer, info in enumerate(self.feature_info):
+            for position, index in enumerate(info['blocks']):
+                yield index, layer, position, getattr(self, info['module'])[position]
 
     # -------------------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
-                f'GhostNetV2: input of shape {tuple(x.shape)} does not match '
+                f'{type(self).__name__}: input of shape {tuple(x.shape)} does not match '
                 f'in_channels={self.in_channels}; allowed: (N, {self.in_channels}, H, W)')
         if self._deploy_channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -349,26 +442,36 @@ class GhostNetV2(BaseModule):
         return tuple(outs)
 
     # ---------------------------------------------------------------------- deploy mode
-    def switch_to_deploy(self, channels_last: bool = True) -> 'GhostNetV2':
+    def reparameterize(self) -> 'BaseGhostNet':
+        """Fold GhostNetV3's parallel branches into single convs, in place, and
+        nothing else (what timm's ``reparameterize()`` does; the other BatchNorms stay,
+        so the network can still be fine-tuned). No-op for V1 and V2."""
+        for _, _, _, block in self.bottlenecks():
+            block.reparameterize()
+        return self
+
+    def switch_to_deploy(self, channels_last: bool = True) -> 'BaseGhostNet':
         """Re-parameterise for inference, in place (see ``models/deploy.py``).
 
         Folds every BatchNorm into the conv before it (using the CURRENT running
-        statistics: call it after the weights are loaded), turns the SE convs
-        into Linear layers, and (``channels_last=True``, the default and the
+        statistics: call it after the weights are loaded), sums GhostNetV3's
+        branches, turns the SE convs into Linear layers, switches the blocks to
+        their inference fast paths and (``channels_last=True``, the default and the
         fastest layout on CPU) stores the weights channels-last and converts the
         input to channels-last in ``forward``. The outputs equal those of the
         eval-mode network within float rounding. Not reversible; idempotent.
         """
         if not self.deploy:
-            if any(isinstance(m, _BatchNorm) and not m.track_running_stats
-                   for m in self.modules()):
-                raise NotImplementedError('switch_to_deploy needs BatchNorm running stats')
-            self.layer0 = fuse_conv_module(self.layer0)
-            last = f'layer{self.num_layers - 1}'
-            setattr(self, last, fuse_conv_module(getattr(self, last)))
+            # Check every norm first, so that a failure leaves the network untouched.
             for module in self.modules():
-                if isinstance(module, GhostBottleneck):
-                    module.switch_to_deploy()
+                if isinstance(module, (_BatchNorm, nn.GroupNorm, nn.LayerNorm,
+                                       nn.modules.instancenorm._InstanceNorm)):
+                    check_foldable(module)
+            self.layer0 = deploy_unit(self.layer0)
+            last = f'layer{self.num_layers - 1}'
+            setattr(self, last, deploy_unit(getattr(self, last)))
+            for _, _, _, block in self.bottlenecks():
+                block.switch_to_deploy()
             self.deploy = True
         self._deploy_channels_last = bool(channels_last)
         if channels_last:
@@ -408,3 +511,48 @@ class GhostNetV2(BaseModule):
             self._is_init = True
             return
         super().init_weights()
+
+
+@MODELS.register_module()
+class GhostNet(BaseGhostNet):
+    """GhostNet (V1) backbone ("GhostNet: More Features from Cheap Operations",
+    CVPR 2020, https://arxiv.org/abs/1911.11907): the GhostNetV2 network without DFC
+    attention (73.9% ImageNet top-1 at 1.0x).
+
+    Same arguments, output indices and taps as :class:`GhostNetV2` (see
+    :class:`BaseGhostNet`); ``dfc_blocks`` must be None or empty. Reads the official
+    ``ghostnet_1x.pth`` and timm's ``ghostnet_*`` state dicts.
+    """
+    reference_layout = GHOSTNET
+    with_dfc = False
+
+
+@MODELS.register_module()
+class GhostNetV2(BaseGhostNet):
+    """GhostNetV2 backbone ("GhostNetV2: Enhance Cheap Operation with Long-Range
+    Attention", NeurIPS 2022, https://arxiv.org/abs/2211.12905).
+
+    Ghost bottlenecks whose expanding ghost module is gated by DFC attention
+    (every bottleneck but the first two). Arguments, output indices and taps: see
+    :class:`BaseGhostNet`. Reads the official ``ck_ghostnetv2_{10,13,16}.pth.tar``
+    and timm's ``ghostnetv2_*`` state dicts.
+    """
+    reference_layout = GHOSTNETV2
+
+
+@MODELS.register_module()
+class GhostNetV3(BaseGhostNet):
+    """GhostNetV3 backbone ("GhostNetV3: Exploring the Training Strategies for Compact
+    Models", https://arxiv.org/abs/2404.11202; 77.1% ImageNet top-1 at 1.0x).
+
+    GhostNetV2's network (with its DFC attention) whose ghost-module convs and
+    stride-2 depthwise convs are trained as :class:`~.blocks.RepConvModule`: three
+    parallel conv + BN branches, a 1x1 conv + BN scale branch and, where the conv
+    maps channels to themselves, an identity BN. :meth:`switch_to_deploy` sums them;
+    the deployed GhostNetV3 is the same graph as a deployed GhostNetV2 (same MACs,
+    same export). Arguments, output indices and taps: see :class:`BaseGhostNet`.
+    Reads the official ``ghostnetv3-1.0.pth.tar`` (1.0x is the only released
+    width) and timm's ``ghostnetv3_*`` training-layout state dicts.
+    """
+    reference_layout = GHOSTNETV3
+    num_branches = 3
