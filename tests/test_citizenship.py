@@ -130,10 +130,12 @@ def test_a_config_with_a_url_trains_with_those_weights_then_reads_the_cache(
     reference, _, payload = official
     with serve(payload) as (server, base):
         url = f'{base}/releases/{OFFICIAL_NAME}'
-        proc = run([sys.executable, 'tools/train.py', CONFIG,
+        config = tmp_path / 'url_weights.py'
+        config.write_text(f'_base_ = [{CONFIG!r}]\n'
+                          'model = dict(backbone=dict(init_cfg=dict(_delete_=True,\n'
+                          f'    type="Pretrained", checkpoint={url!r})))\n')
+        proc = run([sys.executable, 'tools/train.py', str(config),
                     *tiny_train_options(toy_root, tmp_path / 'run', 1),
-                    f'model.backbone.init_cfg.type=Pretrained',
-                    f'model.backbone.init_cfg.checkpoint={url}',
                     'optim_wrapper.optimizer.lr=0.0', 'default_hooks.checkpoint.interval=1'])
         assert proc.returncode == 0, proc.output[-3000:]
         assert server.requests == [f'/releases/{OFFICIAL_NAME}']
