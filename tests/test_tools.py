@@ -9,13 +9,11 @@ made here. Subprocesses must not take /tmp/ghostnetv2-cpu.lock (the caller holds
 """
 import importlib.util
 import os
-import pickle
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 import torch
@@ -28,6 +26,7 @@ from conftest import ROOT
 CONFIG = os.path.join(ROOT, 'tests', 'configs', 'retinanet_ghostnetv2_toyshapes_tiny.py')
 TRAIN, TEST = (os.path.join(ROOT, 'tools', f'{n}.py') for n in ('train', 'test'))
 MAX_ITERS = 8  # the config checkpoints every 2 iterations
+KILL_AT = 4  # the kill-and-resume test kills the run right after iter_4.pth is written
 RUN_TIMEOUT = 300
 
 # Non-tensor globals a checkpoint written by mmengine's Runner references, as found by
@@ -64,8 +63,8 @@ def run(cmd, env=None, timeout=RUN_TIMEOUT):
     return proc
 
 
-def train_cmd(root, work_dir, *extra, max_iters=MAX_ITERS):
-    return [sys.executable, TRAIN, CONFIG, '--work-dir', str(work_dir), *extra,
+def train_cmd(root, work_dir, *extra, max_iters=MAX_ITERS, config=CONFIG):
+    return [sys.executable, TRAIN, config, '--work-dir', str(work_dir), *extra,
             '--cfg-options', *data_options(root), f'train_cfg.max_iters={max_iters}']
 
 
@@ -96,13 +95,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
-
-
-def assert_same_tensors(a, b, what):
-    assert a.keys() == b.keys(), what
-    for key in a:
-        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6,
-                                   msg=lambda m: f'{what} {key}: {m}')
 
 
 @pytest.fixture(scope='module')
@@ -155,47 +147,59 @@ def test_two_process_cpu_training_with_dist_train_sh(toy_root, tmp_path):
 
 
 # --------------------------------------------------------------------- kill and resume
+def kill_config(tmp_path, iteration):
+    """The test config plus a hook that SIGKILLs the run once iteration
+    ``iteration``'s checkpoint is written (``tests/kill_hook.py``)."""
+    path = tmp_path / 'kill_after_checkpoint.py'
+    path.write_text(f"_base_ = [{CONFIG!r}]\n"
+                    "custom_imports = dict(imports=['ghostnetv2_mm', 'kill_hook'], "
+                    "allow_failed_imports=False)\n"
+                    f"custom_hooks = [dict(type='SigkillAfterCheckpoint', "
+                    f"iteration={iteration})]\n")
+    return str(path)
+
+
+def assert_identical_tensors(a, b, what):
+    assert a.keys() == b.keys(), what
+    for key in a:
+        assert a[key].dtype == b[key].dtype and torch.equal(a[key], b[key]), \
+            f'{what} {key}: max abs difference {(a[key] - b[key]).abs().max()}'
+
+
 def test_killed_run_resumes_and_ends_with_the_weights_of_an_uninterrupted_run(
         reference_run, toy_root, tmp_path):
-    work_dir = str(tmp_path)
-    proc = subprocess.Popen(train_cmd(toy_root, work_dir), cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + RUN_TIMEOUT
-        # wait for the 2nd checkpoint (iter_4) to be complete, then SIGKILL
-        while time.monotonic() < deadline and proc.poll() is None:
-            pointer = os.path.join(work_dir, 'last_checkpoint')
-            if os.path.isfile(pointer) and last_checkpoint(work_dir) not in ('', 'iter_2.pth'):
-                break
-            time.sleep(0.02)
-        assert proc.poll() is None, 'the run ended before it could be killed'
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    saved = last_checkpoint(work_dir)
-    saved_iter = int(saved[len('iter_'):-len('.pth')])
-    assert 4 <= saved_iter < MAX_ITERS, 'killed too late to test resuming'
-    assert f'iter_{MAX_ITERS}.pth' not in checkpoints(work_dir)
+    work_dir = tmp_path / 'work'
+    tests_dir = os.path.join(ROOT, 'tests')
+    env = dict(PYTHONPATH=os.pathsep.join(
+        p for p in (tests_dir, os.environ.get('PYTHONPATH')) if p))
+    killed = run(train_cmd(toy_root, work_dir, config=kill_config(tmp_path, KILL_AT)),
+                 env=env)
+    assert killed.returncode == -signal.SIGKILL, killed.output[-3000:]
+    assert f'Iter(train) [{KILL_AT}/{MAX_ITERS}]' in killed.output
+    assert f'Iter(train) [{KILL_AT + 1}/{MAX_ITERS}]' not in killed.output
+    assert checkpoints(work_dir) == [f'iter_{i}.pth' for i in range(2, KILL_AT + 1, 2)]
+    assert last_checkpoint(work_dir) == f'iter_{KILL_AT}.pth'
+    assert temp_files(work_dir) == []
 
     resumed = run(train_cmd(toy_root, work_dir, '--resume'))
     assert resumed.returncode == 0, resumed.output[-3000:]
-    assert f'Load checkpoint from {os.path.join(work_dir, saved)}' in resumed.output
-    assert f'resumed epoch: 0, iter: {saved_iter}' in resumed.output
-    assert f'Advance dataloader {saved_iter} steps' in resumed.output
-    assert f'Iter(train) [{saved_iter + 1}/{MAX_ITERS}]' in resumed.output
-    assert f'Iter(train) [{saved_iter}/{MAX_ITERS}]' not in resumed.output
+    assert f'Load checkpoint from {work_dir / f"iter_{KILL_AT}.pth"}' in resumed.output
+    assert f'resumed epoch: 0, iter: {KILL_AT}' in resumed.output
+    assert f'Advance dataloader {KILL_AT} steps' in resumed.output
+    assert f'Iter(train) [{KILL_AT + 1}/{MAX_ITERS}]' in resumed.output
+    assert f'Iter(train) [{KILL_AT}/{MAX_ITERS}]' not in resumed.output
 
-    final = load_checkpoint_file(os.path.join(work_dir, f'iter_{MAX_ITERS}.pth'))
+    # Deterministic mode on the CPU: the resumed run is bit-identical to the
+    # uninterrupted one (weights, BN statistics, SGD momentum, learning rate).
+    final = load_checkpoint_file(str(work_dir / f'iter_{MAX_ITERS}.pth'))
     reference = load_checkpoint_file(os.path.join(reference_run, f'iter_{MAX_ITERS}.pth'))
-    assert_same_tensors(final['state_dict'], reference['state_dict'], 'weights')
-    # the optimizer state (SGD momentum buffers) was resumed, not restarted
-    for mine, theirs in zip(final['optimizer']['state'].values(),
-                            reference['optimizer']['state'].values()):
-        assert_same_tensors(mine, theirs, 'momentum')
-    assert final['optimizer']['param_groups'][0]['lr'] == pytest.approx(
-        reference['optimizer']['param_groups'][0]['lr'])
+    assert_identical_tensors(final['state_dict'], reference['state_dict'], 'weights')
+    mine, theirs = final['optimizer']['state'], reference['optimizer']['state']
+    assert mine.keys() == theirs.keys()
+    for key in mine:
+        assert_identical_tensors(mine[key], theirs[key], f'momentum of parameter {key}')
+    assert final['optimizer']['param_groups'][0]['lr'] == \
+        reference['optimizer']['param_groups'][0]['lr']
 
 
 # -------------------------------------------------------------------------- preflight
@@ -230,7 +234,7 @@ def test_missing_pretrained_weights_give_the_download_message(train_tool, toy_ro
         CONFIG, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
         *data_options(toy_root), f'model.backbone.pretrained={weights}'])
     assert f"pretrained weights {weights!r} are not on disk" in message
-    assert 'ck_ghostnetv2_10.pth.tar' in message and 'init_cfg=None' in message
+    assert 'official ImageNet weights by URL' in message and 'init_cfg=None' in message
     assert not os.path.exists(tmp_path / 'w')
 
 
