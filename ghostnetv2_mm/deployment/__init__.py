@@ -1,0 +1,23 @@
+"""Deployment: whole detectors, segmentors, classifiers and backbones as ONNX files
+(mmdeploy's conventions, no mmdeploy needed), checked and run with onnxruntime, and
+INT8 post-training quantisation.
+
+``build_model``, ``wrap_for_export``, ``export_onnx``  (export.py)
+``compare``                   ONNX (onnxruntime) against the PyTorch ``predict`` (verify.py)
+``OnnxPredictor``             preprocess an image as the config does, run, draw (runtime.py)
+``quantize_int8``             static QDQ INT8 with onnxruntime (quantize.py)
+"""
+from .export import (DEFAULT_OPSET, build_model, export_onnx, load_weights, onnx_session,
+                     run_onnx, switch_to_deploy, wrap_for_export)
+from .nms import multiclass_nms
+from .quantize import quantize_int8, quantized_node_counts
+from .verify import compare, describe
+from .wrappers import (BackboneExport, ClassifierExport, DenseDetectorExport,
+                       SegmentorExport)
+
+__all__ = [
+    'DEFAULT_OPSET', 'build_model', 'export_onnx', 'load_weights', 'onnx_session',
+    'run_onnx', 'switch_to_deploy', 'wrap_for_export', 'multiclass_nms',
+    'quantize_int8', 'quantized_node_counts', 'compare', 'describe', 'BackboneExport',
+    'ClassifierExport', 'DenseDetectorExport', 'SegmentorExport'
+]

@@ -1,0 +1,93 @@
+"""Static post-training INT8 quantisation of an exported ONNX file (onnxruntime, QDQ).
+
+Weights are quantised per output channel (int8, symmetric), activations per tensor
+(uint8, asymmetric) with ranges calibrated on sample inputs (min/max). Only the
+operator types in ``op_types`` get quantize/dequantize pairs; everything else (by
+default: the sigmoid gates of the DFC attention and the hard-sigmoid of SE, their
+products, the nearest resizes, the residual adds and the pooling) stays float32, so
+the gates stay exact and only the convolutions and linear layers run in INT8.
+"""
+import os
+import tempfile
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+# Convolutions and linear layers: where the MACs are.
+DEFAULT_OP_TYPES = ('Conv', 'Gemm', 'MatMul')
+
+
+class _Batches:
+    """onnxruntime's CalibrationDataReader over an iterable of (N, 3, H, W) arrays."""
+
+    def __init__(self, input_name: str, batches: Iterable[np.ndarray]):
+        self.input_name = input_name
+        self.batches = iter(batches)
+
+    def get_next(self):
+        batch = next(self.batches, None)
+        if batch is None:
+            return None
+        return {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
+
+    def rewind(self):  # (newer onnxruntime versions call this; one pass is enough)
+        pass
+
+
+def quantize_int8(src: str, dst: str, calibration: Iterable[np.ndarray],
+                  op_types: Sequence[str] = DEFAULT_OP_TYPES,
+                  exclude_nodes: Optional[Sequence[str]] = None,
+                  per_channel: bool = True) -> None:
+    """Write ``dst``: ``src`` with QDQ INT8 convolutions/linear layers.
+
+    Args:
+        src (str): Float32 ONNX file (e.g. from ``export_onnx``).
+        dst (str): Output path.
+        calibration (iterable of ndarray): Preprocessed input batches (N, 3, H, W),
+            float32, as the model expects them; a few hundred images in all.
+        op_types (sequence of str): ONNX operator types to quantise.
+        exclude_nodes (sequence of str, optional): Node names to keep in float.
+        per_channel (bool): Per-output-channel weight scales (depthwise convolutions
+            lose much more accuracy with one scale per tensor).
+    """
+    import onnx
+    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    input_name = onnx.load(src, load_external_data=False).graph.input[0].name
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = os.path.join(tmp, 'prepared.onnx')
+        # shape inference + graph optimisation first, as onnxruntime recommends
+        quant_pre_process(src, prepared, skip_symbolic_shape=True)
+        quantize_static(prepared, dst, _Batches(input_name, calibration),
+                        quant_format=QuantFormat.QDQ, op_types_to_quantize=list(op_types),
+                        nodes_to_exclude=list(exclude_nodes or []),
+                        per_channel=per_channel, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+
+
+def quantized_node_counts(path: str) -> dict:
+    """Operator counts of a QDQ file: ``{'int8': {...}, 'float': {...}}``. A node runs
+    in INT8 when it reads a DequantizeLinear output and only QuantizeLinear nodes read
+    its outputs (the pattern onnxruntime fuses into an integer kernel); every other
+    compute node runs in float32."""
+    import onnx
+    graph = onnx.load(path, load_external_data=False).graph
+    produced_by = {o: n for n in graph.node for o in n.output}
+    consumers = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    counts = {'int8': {}, 'float': {}}
+    for node in graph.node:
+        if node.op_type in ('QuantizeLinear', 'DequantizeLinear', 'Constant'):
+            continue
+        reads_dq = any(getattr(produced_by.get(i), 'op_type', None) == 'DequantizeLinear'
+                       for i in node.input)
+        readers = [c for o in node.output for c in consumers.get(o, [])]
+        writes_q = bool(readers) and all(c.op_type == 'QuantizeLinear' for c in readers)
+        kind = 'int8' if reads_dq and writes_q else 'float'
+        counts[kind][node.op_type] = counts[kind].get(node.op_type, 0) + 1
+    return counts

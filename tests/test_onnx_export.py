@@ -1,0 +1,195 @@
+"""Whole-model ONNX export (RetinaNet, DeepLabV3) checked with onnxruntime against the
+PyTorch ``predict``, small inputs in the exported graph, and INT8 quantisation.
+No timing assertions."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ghostnetv2_mm.checkpoint import save_checkpoint_file
+from ghostnetv2_mm.models import DFCAttention, GhostNetV2
+
+from conftest import ROOT, randomise_bn
+
+ort = pytest.importorskip('onnxruntime', reason='onnxruntime is a test extra')
+pytest.importorskip('onnx', reason='onnx is a test extra')
+
+from ghostnetv2_mm.deployment import (BackboneExport, build_model, export_onnx,  # noqa: E402
+                                      onnx_session, quantize_int8, quantized_node_counts,
+                                      run_onnx, wrap_for_export)
+from ghostnetv2_mm.deployment.verify import torch_detections  # noqa: E402
+
+RETINANET = os.path.join(ROOT, 'configs', 'retinanet_ghostnetv2_coco.py')
+DEEPLABV3 = os.path.join(ROOT, 'configs', 'deeplabv3_ghostnetv2_ade20k.py')
+# Small heads, nothing downloaded; the networks and the test-time settings (nms_pre,
+# score_thr, NMS IoU, max_per_img) stay the configs' own.
+RETINANET_OPTIONS = {'model.backbone.init_cfg': None, 'model.neck.out_channels': 32,
+                     'model.bbox_head.in_channels': 32, 'model.bbox_head.feat_channels': 32,
+                     'model.bbox_head.stacked_convs': 1, 'model.bbox_head.num_classes': 3}
+DEEPLABV3_OPTIONS = {'model.backbone.init_cfg': None, 'model.decode_head.channels': 32,
+                     'model.decode_head.num_classes': 5,
+                     'model.auxiliary_head.num_classes': 5}
+
+
+def _random_checkpoint(config, options, path):
+    """A checkpoint of the config's model with random weights and BN statistics."""
+    from mmengine.config import Config
+
+    from ghostnetv2_mm.utils.toolkit import build_model_from_config
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(options)
+    torch.manual_seed(0)
+    model = randomise_bn(build_model_from_config(cfg))
+    save_checkpoint_file({'state_dict': model.state_dict()}, str(path))
+    return str(path)
+
+
+def _export(config, options, folder, size=(128, 128)):
+    ckpt = _random_checkpoint(config, options, folder / 'random.pth')
+    model = build_model(config, ckpt, options)
+    wrapper = wrap_for_export(model).eval()
+    path = str(folder / 'model.onnx')
+    export_onnx(wrapper, path, size)
+    return model, onnx_session(path), ckpt
+
+
+@pytest.fixture(scope='module')
+def retinanet(tmp_path_factory):
+    """RetinaNet from its config (random weights), exported at 128x128."""
+    return _export(RETINANET, RETINANET_OPTIONS, tmp_path_factory.mktemp('retinanet'))
+
+
+@pytest.fixture(scope='module')
+def deeplabv3(tmp_path_factory):
+    """DeepLabV3 from its config (random weights), exported at 128x128."""
+    return _export(DEEPLABV3, DEEPLABV3_OPTIONS, tmp_path_factory.mktemp('deeplabv3'))
+
+
+def _box_iou(a, b):
+    from torchvision.ops import box_iou
+    return box_iou(a, b)
+
+
+def test_retinanet_onnx_matches_predict_at_two_sizes(retinanet):
+    model, session, _ = retinanet
+    gen = torch.Generator().manual_seed(1)
+    for size in [(128, 128), (160, 192)]:
+        x = torch.randn(2, 3, *size, generator=gen)
+        dets, labels = run_onnx(session, x)
+        assert dets.shape == (2, 100, 5) and labels.shape == (2, 100)
+        expected = torch_detections(model, x, top=20)
+        for i, exp in enumerate(expected):
+            assert len(exp['scores']) == 20  # random weights: plenty of boxes
+            got = torch.from_numpy(dets[i])
+            # each of PyTorch's 20 best has its ONNX twin (ties may swap ranks)
+            iou = _box_iou(exp['bboxes'], got[:, :4])
+            same_label = exp['labels'][:, None] == torch.from_numpy(labels[i])[None]
+            close_score = (exp['scores'][:, None] - got[None, :, 4]).abs() < 1e-3
+            assert ((iou > 0.99) & same_label & close_score).any(dim=1).all(), size
+
+
+def test_retinanet_onnx_pads_with_zero_rows_and_keeps_the_nms(retinanet):
+    model, session, _ = retinanet
+    x = torch.randn(1, 3, 96, 96)
+    dets, labels = run_onnx(session, x)
+    real = dets[0, :, 4] > 0
+    expected = torch_detections(model, x, top=1000)[0]
+    assert int(real.sum()) == min(100, len(expected['scores']))
+    assert (labels[0][~real] == -1).all() and (dets[0][~real] == 0).all()
+    # after NMS no two kept boxes of one class overlap by more than the config's 0.5
+    boxes = torch.from_numpy(dets[0][real, :4])
+    lab = torch.from_numpy(labels[0][real])
+    iou = _box_iou(boxes, boxes)
+    same = (lab[:, None] == lab[None]) & ~torch.eye(len(lab), dtype=torch.bool)
+    assert iou[same].max().item() <= 0.5 + 1e-5
+
+
+def test_deeplabv3_onnx_matches_predict_at_two_sizes(deeplabv3):
+    model, session, _ = deeplabv3
+    gen = torch.Generator().manual_seed(1)
+    for size in [(128, 128), (160, 192)]:
+        x = torch.randn(2, 3, *size, generator=gen)
+        (output,) = run_onnx(session, x)
+        assert output.shape == (2, 1, *size)
+        with torch.no_grad():
+            expected = torch.stack([r.pred_sem_seg.data for r in model.predict(x)]).numpy()
+        assert (output == expected).mean() >= 0.999
+
+
+@pytest.mark.parametrize('traced_at', [(8, 8), (1, 1), (5, 7)],
+                         ids=['traced-8x8', 'traced-1x1', 'traced-5x7'])
+def test_dfc_pooling_traced_at_one_size_holds_at_every_size(tmp_path, traced_at):
+    class Pool(torch.nn.Module):
+        def forward(self, x):
+            return DFCAttention.downsample(x)
+
+    path = str(tmp_path / 'pool.onnx')
+    torch.onnx.export(Pool(), (torch.randn(1, 2, *traced_at),), path, dynamo=False,
+                      opset_version=17, input_names=['input'], output_names=['out'],
+                      dynamic_axes={'input': {0: 'n', 2: 'h', 3: 'w'}})
+    session = onnx_session(path)
+    for h in range(1, 10):
+        for w in range(1, 10):
+            x = torch.randn(2, 2, h, w)
+            # the reference: 2x2 average pool, a 1-pixel side pooled with kernel 1
+            kernel = (min(2, h), min(2, w))
+            expected = F.avg_pool2d(x, kernel, kernel)
+            torch.testing.assert_close(DFCAttention.downsample(x), expected, rtol=0, atol=0)
+            (got,) = run_onnx(session, x)
+            assert got.shape == tuple(expected.shape), (h, w)
+            assert np.abs(got - expected.numpy()).max() < 1e-6, (h, w)
+
+
+def test_backbone_onnx_is_right_for_inputs_of_32_pixels_and_less(tmp_path):
+    # Traced at 64 px (2-px maps at stride 32); run at sizes whose last maps are 1 px.
+    backbone = randomise_bn(GhostNetV2('1.0x', out_indices=(5, 7, 9, 10))).eval()
+    backbone.switch_to_deploy(channels_last=False)
+    path = str(tmp_path / 'backbone.onnx')
+    export_onnx(BackboneExport(backbone), path, (64, 64))
+    session = onnx_session(path)
+    for size in [(32, 32), (17, 40), (1, 1), (64, 64)]:
+        x = torch.randn(1, 3, *size)
+        with torch.no_grad():
+            expected = backbone(x)
+        got = run_onnx(session, x)
+        for e, g in zip(expected, got):
+            assert g.shape == tuple(e.shape), size
+            assert np.abs(g - e.numpy()).max() < 1e-4, size
+
+
+def test_int8_quantised_backbone_runs_and_stays_close(tmp_path):
+    backbone = randomise_bn(GhostNetV2('1.0x', out_indices=(5,))).eval()  # small: fast
+    backbone.switch_to_deploy(channels_last=False)
+    src, dst = str(tmp_path / 'fp32.onnx'), str(tmp_path / 'int8.onnx')
+    export_onnx(BackboneExport(backbone), src, (64, 64))
+    gen = torch.Generator().manual_seed(0)
+    calib = [torch.randn(4, 3, 64, 64, generator=gen).numpy() for _ in range(4)]
+    quantize_int8(src, dst, calib)
+    counts = quantized_node_counts(dst)
+    # every conv quantised; the DFC gates (Sigmoid, Mul) stay float
+    assert counts['int8'].get('Conv', 0) > 0 and 'Conv' not in counts['float']
+    assert counts['float'].get('Sigmoid', 0) > 0 and 'Sigmoid' not in counts['int8']
+    x = calib[0]
+    (ref,) = run_onnx(onnx_session(src), x)
+    (got,) = run_onnx(onnx_session(dst), x)
+    assert got.shape == ref.shape
+    cosine = (ref * got).sum() / np.sqrt((ref ** 2).sum() * (got ** 2).sum())
+    assert cosine > 0.9
+
+
+def test_export_tool_checks_a_whole_model(tmp_path, deeplabv3):
+    _, _, ckpt = deeplabv3
+    options = [f'{k}={v}' for k, v in DEEPLABV3_OPTIONS.items()]
+    out = subprocess.run(
+        [sys.executable, 'tools/deployment/export_onnx.py', '--config', DEEPLABV3,
+         '--checkpoint', ckpt, '--out', str(tmp_path / 'd.onnx'), '--export-size', '96',
+         '--check-sizes', '96', '64x128', '--cfg-options', *options],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    identical = [float(line.split()[1].rstrip('%')) for line in out.stdout.splitlines()
+                 if 'identical pixels' in line]
+    assert len(identical) == 2 and min(identical) >= 99.9
