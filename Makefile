@@ -4,7 +4,7 @@
 #   make test   - run the whole test suite
 PYTHON := .venv/bin/python
 
-.PHONY: install install-tests demo test
+.PHONY: install install-tests demo test mutants
 
 install:
 	bash tools/install.sh
@@ -17,3 +17,8 @@ demo: install
 
 test: install-tests
 	$(PYTHON) -m pytest -q tests
+
+# Mutation check (not part of CI): break the model/checkpoint code in small ways, one
+# at a time on a temporary copy of the repository, and check that a test fails for each.
+mutants: install-tests
+	$(PYTHON) tools/dev/mutants.py
