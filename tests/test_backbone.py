@@ -68,7 +68,7 @@ def test_custom_stage_table_with_widen_factor():
 
 @pytest.mark.parametrize('size', [(32, 32), (1, 1), (7, 13), (33, 65), (65, 31)])
 def test_small_and_odd_inputs_work(size):
-    # The reference crashes below 64x64 (2x2 average pool of a 1-pixel map).
+    # The reference crashes here when a side is 32 px or less (see the test below).
     model = GhostNetV2(out_indices=(10,)).eval()
     out = model(torch.rand(1, 3, *size))[0]
     expected = [s for s in size]
@@ -251,3 +251,33 @@ def test_project_conv_module_computes_what_mmcv_conv_module_computes(order):
     x = torch.randn(2, 4, 9, 7)
     for kw in (dict(), dict(norm=False), dict(activate=False)):
         torch.testing.assert_close(ours(x, **kw), reference(x, **kw), rtol=0, atol=0)
+
+
+def test_make_divisible_rounds_like_the_reference():
+    """Every channel count goes through this rounding. timm's make_divisible is the
+    reference's _make_divisible: the nearest multiple, at least the divisor, and one
+    divisor more where that would fall over 10% below the value (e.g. 5 -> 8)."""
+    from timm.layers import make_divisible as reference
+
+    from ghostnetv2_mm.models.utils import make_divisible
+    values = [v / 10 for v in range(1, 3001)]  # 0.1 .. 300.0
+    for divisor in (4, 8):
+        assert [make_divisible(v, divisor) for v in values] == \
+            [reference(v, divisor) for v in values]
+    assert make_divisible(5, 4) == 8  # the 10% rule is among the values checked
+
+
+def test_the_reference_fails_where_a_side_is_32_pixels_or_less_and_this_one_works():
+    """What the README says about small inputs, measured on timm's ghostnetv2_100 (the
+    reference's structure): its DFC branch 2x2-pools the 1-pixel stride-32 map."""
+    import timm
+    reference = timm.create_model('ghostnetv2_100', pretrained=False).eval()
+    ours = GhostNetV2(out_indices=(10,)).eval()
+    with torch.no_grad():
+        for size in [(32, 32), (32, 224), (224, 32)]:
+            with pytest.raises(RuntimeError, match='Output size is too small'):
+                reference(torch.zeros(1, 3, *size))
+            assert ours(torch.zeros(1, 3, *size))[0].shape[-2:] == \
+                tuple((s + 31) // 32 for s in size)
+        for size in [(33, 33), (33, 224)]:
+            reference(torch.zeros(1, 3, *size))
