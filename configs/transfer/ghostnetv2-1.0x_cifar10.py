@@ -1,8 +1,8 @@
 # Fine-tune ImageNet-pretrained GhostNetV2 1.0x on CIFAR-10 at its native 32x32 resolution
 # (1 GPU x 128 images, 30 epochs). At 32x32 the final feature map is 1x1 and the DFC
 # attention pools 2x2 maps down to 1x1; this implementation handles that, the reference
-# one crashes below 64x64. For the usual "upsampled" transfer setting (better accuracy,
-# ~49x the MACs) use ghostnetv2-1.0x_cifar10-224px.py.
+# one crashes when a side is 32 px or less. For the usual "upsampled" transfer setting
+# (better accuracy, ~49x the MACs) use ghostnetv2-1.0x_cifar10-224px.py.
 #   data:    data/cifar10/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}
 #   weights: the official release file, by URL (downloaded once into torch hub's cache)
 #   python tools/train.py configs/transfer/ghostnetv2-1.0x_cifar10.py
