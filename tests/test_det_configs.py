@@ -8,7 +8,6 @@ import os.path as osp
 import sys
 
 import pytest
-import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
 
@@ -17,6 +16,7 @@ if osp.join(ROOT, 'tools') not in sys.path:
     sys.path.insert(0, osp.join(ROOT, 'tools'))
 
 from conftest import tiny_det_config as tiny_config  # noqa: E402
+from ghostnetv2_mm.checkpoint import read_checkpoint  # noqa: E402
 
 # GhostNetV2 only (the GhostNet V1 / V3 ablations: tests/test_downstream_configs.py)
 PATTERNS = ('retinanet_ghostnetv2*.py', 'mask-rcnn_ghostnetv2*.py')
@@ -125,7 +125,8 @@ def test_training_writes_a_checkpoint_that_holds_the_backbone(config, run):
     result = run(config)
     checkpoints = glob.glob(osp.join(result['work_dir'], '*.pth'))
     assert len(checkpoints) == 1
-    state = torch.load(checkpoints[0], map_location='cpu', weights_only=False)['state_dict']
+    # the project's safe reader (weights_only=True, mmengine's own classes allowed)
+    state = read_checkpoint(checkpoints[0])['state_dict']
     assert any(k.startswith('backbone.layer9.') for k in state)
 
 
