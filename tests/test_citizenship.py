@@ -328,3 +328,25 @@ def test_ghostnetv2_refuses_another_models_file_and_names_what_did_not_fit(other
     assert 'layer0.conv.weight' in message  # what is missing, by name
     assert info.value.missing and info.value.unexpected
     assert all(torch.equal(v, before[k]) for k, v in backbone.state_dict().items())
+
+
+def test_load_from_an_official_file_starts_a_classifier_from_its_weights(official, tmp_path):
+    """tools/train.py with ``load_from`` = an official file: mmengine hands the file to
+    the whole classifier; the keys reach the backbone and the head (lr 0: one training
+    iteration leaves exactly the file's weights in the checkpoint)."""
+    import tools.train as train_tool
+    from test_classification import (IMAGENET_CONFIGS, load_config, make_image_folder,
+                                     tiny_runner_config)
+    reference, path, _ = official
+    cfg = tiny_runner_config(load_config(IMAGENET_CONFIGS['1.0x'][0]),
+                             make_image_folder(str(tmp_path / 'data')),
+                             str(tmp_path / 'work'), num_classes=1000)
+    cfg.load_from = path
+    cfg.optim_wrapper.optimizer.lr = 0.0
+    cfg.dump(str(tmp_path / 'config.py'))
+    train_tool.main([str(tmp_path / 'config.py')])
+    trained = load_checkpoint_file(str(tmp_path / 'work' / 'epoch_1.pth'))['state_dict']
+    served = reference.state_dict()
+    assert torch.equal(trained['backbone.layer0.conv.weight'], served['conv_stem.weight'])
+    assert torch.equal(trained['head.layers.0.fc.weight'], served['conv_head.weight'].flatten(1))
+    assert torch.equal(trained['head.layers.1.fc.weight'], served['classifier.weight'])

@@ -106,6 +106,12 @@ def main(argv=None):
     from mmengine.runner import Runner
     runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg
               else RUNNERS.build(cfg))
+    # load_from hands the checkpoint to the whole model: let it take official/timm
+    # GhostNet files too (their keys are at the root, not under backbone.).
+    from mmengine.model import is_model_wrapper
+    from ghostnetv2_mm.checkpoint import register_whole_model_hook
+    register_whole_model_hook(runner.model.module if is_model_wrapper(runner.model)
+                              else runner.model)
     try:
         runner.train()
     except CheckpointError as exc:

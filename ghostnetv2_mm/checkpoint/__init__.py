@@ -6,7 +6,8 @@
 ``convert_checkpoint_file``  official/timm file -> this project's layout (convert.py)
 """
 from .adapter import (CheckpointMismatch, adapt_state_dict, load_model_weights,
-                      register_reference_layout_hook, rename_reference_keys,
+                      register_reference_layout_hook, register_whole_model_hook,
+                      relocate_reference_keys, rename_reference_keys,
                       state_dict_mismatches, unwrap_state_dict)
 from .convert import ConversionReport, convert_checkpoint_file
 from .layouts import GHOSTNETV2, ReferenceLayout
@@ -16,7 +17,8 @@ from .safe_io import (ATOMIC_BACKEND, CheckpointError, atomic_write_bytes,
 
 __all__ = [
     'CheckpointMismatch', 'adapt_state_dict', 'load_model_weights',
-    'register_reference_layout_hook', 'rename_reference_keys', 'state_dict_mismatches',
+    'register_reference_layout_hook', 'register_whole_model_hook',
+    'relocate_reference_keys', 'rename_reference_keys', 'state_dict_mismatches',
     'unwrap_state_dict', 'ConversionReport', 'convert_checkpoint_file', 'GHOSTNETV2',
     'ReferenceLayout', 'read_checkpoint', 'url_cache_path', 'ATOMIC_BACKEND',
     'CheckpointError', 'atomic_write_bytes', 'load_checkpoint_file',

@@ -81,31 +81,41 @@ def _ghostnet_backbones(model: nn.Module) -> List[Tuple[str, nn.Module]]:
     return [(name, m) for name, m in model.named_modules() if _layout_of(m) is not None]
 
 
-def adapt_state_dict(model: nn.Module, state_dict: Dict[str, torch.Tensor]
-                     ) -> Tuple[Dict[str, torch.Tensor], List[str]]:
-    """``state_dict`` in the key names of ``model``, and a note of what was dropped.
+def relocate_reference_keys(model: nn.Module, state_dict: Dict[str, torch.Tensor]
+                            ) -> List[str]:
+    """Move, in place, the root-level keys of a reference-layout file given to a whole
+    model (a classifier, a detector) under the name of its GhostNet backbone.
 
-    A reference-layout file given to a whole model (a classifier, a detector) has
-    its backbone keys at the root; they are moved under the backbone's name, and its
-    classifier head becomes the weights of mmpretrain's ``StackedLinearClsHead``
-    when the model has one as ``head`` (otherwise it is dropped, as it is no part of
-    the model). Then each GhostNet backbone renames the keys under its prefix, exactly
-    as its load_state_dict pre-hook does.
+    The classifier head of the file becomes the weights of mmpretrain's
+    ``StackedLinearClsHead`` when the model has one as ``head``; otherwise it is
+    dropped, as it is no part of the model. Returns notes of what was dropped.
     """
-    state_dict = dict(state_dict)
-    dropped: List[str] = []
+    dropped = []
     for name, backbone in _ghostnet_backbones(model):
         layout = _layout_of(backbone)
-        if name and layout.matches(state_dict):
-            head = layout.head_to_stacked_linear(state_dict)
-            moved = {f'{name}.{k}': v for k, v in state_dict.items()
-                     if not layout.is_head_key(k)}
-            if head and _has_stacked_linear_head(model):
-                moved.update(head)
-            elif head:
-                dropped.append('the classifier head (conv_head, classifier): '
-                               f'{type(model).__name__} has no StackedLinearClsHead')
-            state_dict = moved
+        if not name or not layout.matches(state_dict):
+            continue
+        head = layout.head_to_stacked_linear(state_dict)
+        moved = {f'{name}.{k}': v for k, v in state_dict.items() if not layout.is_head_key(k)}
+        if head and _has_stacked_linear_head(model):
+            moved.update(head)
+        elif head:
+            dropped.append('the classifier head (conv_head, classifier): '
+                           f'{type(model).__name__} has no StackedLinearClsHead')
+        state_dict.clear()
+        state_dict.update(moved)
+    return dropped
+
+
+def adapt_state_dict(model: nn.Module, state_dict: Dict[str, torch.Tensor]
+                     ) -> Tuple[Dict[str, torch.Tensor], List[str]]:
+    """``state_dict`` in the key names of ``model``, and notes of what was dropped:
+    :func:`relocate_reference_keys`, then each GhostNet backbone renames the keys under
+    its prefix exactly as its load_state_dict pre-hook does."""
+    state_dict = dict(state_dict)
+    dropped = relocate_reference_keys(model, state_dict)
+    for name, backbone in _ghostnet_backbones(model):
+        layout = _layout_of(backbone)
         prefix = f'{name}.' if name else ''
         before = set(state_dict)
         rename_reference_keys(backbone, state_dict, prefix)
@@ -115,6 +125,21 @@ def adapt_state_dict(model: nn.Module, state_dict: Dict[str, torch.Tensor]
             dropped.append(f'{len(heads)} classifier-head tensor(s) ({", ".join(sorted(heads))})'
                            f', which are not part of {type(backbone).__name__}')
     return state_dict, dropped
+
+
+def _relocate_at_root(model, state_dict, prefix, *args) -> None:
+    if prefix == '':
+        for note in relocate_reference_keys(model, state_dict):
+            print_log(f'{type(model).__name__}: ignored {note}', logger='current')
+
+
+def register_whole_model_hook(model: nn.Module) -> None:
+    """Let ``model`` (a whole classifier/detector/segmentor with a GhostNet backbone)
+    take official/timm files through any loader, e.g. mmengine's ``load_from``: a
+    load_state_dict pre-hook on the model itself relocates the root-level keys (see
+    :func:`relocate_reference_keys`); the backbone's own hook then renames them.
+    This project's ``tools/train.py`` registers it on the model it trains."""
+    model._register_load_state_dict_pre_hook(_relocate_at_root, with_module=True)
 
 
 def _has_stacked_linear_head(model: nn.Module) -> bool:
