@@ -2,6 +2,7 @@
 import pytest
 import torch
 import torch.nn as nn
+from mmengine.registry import MODELS, DefaultScope, Registry
 
 from ghostnetv2_mm.models import GhostNetV2
 from ghostnetv2_mm.models.blocks import DFCAttention
@@ -175,28 +176,130 @@ def test_with_cp_gives_the_same_outputs_and_gradients():
         torch.testing.assert_close(grad, results[1][1][name], msg=name)
 
 
-@pytest.mark.parametrize('norm_cfg,norm_type', [
-    (dict(type='BN'), nn.BatchNorm2d),
-    (dict(type='GN', num_groups=4), nn.GroupNorm),
-])
-def test_norm_cfg_selects_the_normalisation(norm_cfg, norm_type):
-    model = GhostNetV2(norm_cfg=norm_cfg)
-    assert isinstance(model.layer0.bn if norm_type is nn.BatchNorm2d else model.layer0.gn,
-                      norm_type)
-    outs = model.train()(torch.rand(2, 3, 32, 32))
-    assert torch.isfinite(outs[-1]).all()
+def _replace_modules(model, wanted, make):
+    """Replace every submodule for which ``wanted(name, module)`` holds by ``make(module)``."""
+    for name, module in list(model.named_modules()):
+        if name and wanted(name, module):
+            parent, _, attr = name.rpartition('.')
+            setattr(model.get_submodule(parent) if parent else model, attr, make(module))
+    return model
 
 
-def test_syncbn_builds_and_converts():
-    model = GhostNetV2(norm_cfg=dict(type='SyncBN'))
-    assert isinstance(model.layer0.bn, nn.SyncBatchNorm)
+def _group_norm_like(bn, groups=4):
+    gn = nn.GroupNorm(groups, bn.num_features)
+    gn.load_state_dict({'weight': bn.weight, 'bias': bn.bias})
+    return gn
+
+
+def test_norm_cfg_builds_that_norm_everywhere_a_norm_is():
+    """GN everywhere: the network equals the BN network with each BN replaced by GN."""
+    ours = GhostNetV2(norm_cfg=dict(type='GN', num_groups=4), out_indices=(0, 5, 10))
+    expected = _replace_modules(
+        GhostNetV2(out_indices=(0, 5, 10)), lambda n, m: isinstance(m, nn.BatchNorm2d),
+        _group_norm_like)
+    expected.load_state_dict({k.replace('.gn.', '.bn.'): v
+                              for k, v in ours.state_dict().items()}, strict=True)
+    x = torch.randn(2, 3, 32, 48)
+    for a, b in zip(ours.train()(x), expected.train()(x)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_syncbn_computes_what_bn_computes_in_eval():
+    from conftest import randomise_bn
+    model = randomise_bn(GhostNetV2(out_indices=(3, 10))).eval()
+    synced = GhostNetV2(norm_cfg=dict(type='SyncBN'), out_indices=(3, 10))
+    assert sum(isinstance(m, nn.SyncBatchNorm) for m in synced.modules()) == \
+        sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    synced.load_state_dict(model.state_dict(), strict=True)
     # SyncBN needs a process group to train; in eval it is a plain BN.
-    assert model.eval()(torch.rand(1, 3, 32, 32))[-1].shape[1] == 160
+    x = torch.randn(1, 3, 32, 32)
+    for a, b in zip(synced.eval()(x), model(x)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_act_cfg_selects_the_activation():
-    model = GhostNetV2(act_cfg=dict(type='HSwish'))
-    assert type(model.layer0.activate).__name__ in ('HSwish', 'Hardswish')
+def _activations_swapped(model, se_hidden):
+    """``model`` with the ReLUs of act_cfg (se_hidden=False) or of SE's hidden layer
+    (se_hidden=True) replaced by Hardswish."""
+    return _replace_modules(
+        model, lambda n, m: isinstance(m, nn.ReLU) and ('.se.' in n) == se_hidden,
+        lambda m: nn.Hardswish())
+
+
+@pytest.mark.parametrize('argument', ['act_cfg', 'se_act_cfg'])
+def test_act_cfg_and_se_act_cfg_each_select_their_own_activations(argument):
+    """act_cfg sets the stem, ghost1 and final-conv activations and not SE's hidden one
+    (the references fix it to ReLU); se_act_cfg sets exactly that one."""
+    ours = GhostNetV2(out_indices=(3, 5, 10), **{argument: dict(type='HSwish')})
+    expected = _activations_swapped(GhostNetV2(out_indices=(3, 5, 10)),
+                                    se_hidden=argument == 'se_act_cfg')
+    expected.load_state_dict(ours.state_dict(), strict=True)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(ours.eval()(x), expected.eval()(x)):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+        # and the swap matters: with ReLU everywhere the outputs differ
+        plain = GhostNetV2(out_indices=(3, 5, 10)).eval()
+        plain.load_state_dict(ours.state_dict())
+        assert not torch.allclose(plain(x)[-1], ours(x)[-1], rtol=1e-2, atol=0)
+
+
+def test_se_hidden_activation_is_relu_by_default():
+    from ghostnetv2_mm.models.blocks import SqueezeExcite
+    torch.manual_seed(0)
+    se = GhostNetV2(act_cfg=dict(type='HSwish')).layer4[0].se
+    assert isinstance(se, SqueezeExcite)
+    x = torch.randn(2, se.conv_reduce.conv.in_channels, 5, 6)
+    pooled = x.mean((2, 3), keepdim=True)
+    hidden = torch.relu(se.conv_reduce.conv(pooled))
+    expected = x * torch.nn.functional.relu6(se.conv_expand.conv(hidden) + 3) / 6
+    torch.testing.assert_close(se(x), expected)
+
+
+class _ToyNorm2d(nn.GroupNorm):
+    """A norm layer only a (toy) toolkit registers: GroupNorm with one group."""
+
+    def __init__(self, num_features, eps=1e-5):
+        super().__init__(1, num_features, eps=eps)
+
+
+_TOOLKIT = Registry('model', parent=MODELS, scope='ghostnet_test_toolkit')
+_TOOLKIT.register_module(name='ToyNorm2d', module=_ToyNorm2d)
+
+
+@pytest.mark.parametrize('how', ['default scope', 'scope prefix'])
+def test_norm_cfg_accepts_a_norm_registered_under_a_toolkit_scope(how):
+    """Like mmpretrain's LN2d: registered in a toolkit's child registry, found the way
+    mmcv's build_norm_layer finds it (the default scope, or an explicit prefix)."""
+    if how == 'default scope':
+        with DefaultScope.overwrite_default_scope('ghostnet_test_toolkit'):
+            model = GhostNetV2(norm_cfg=dict(type='ToyNorm2d'), out_indices=(3, 10))
+    else:
+        model = GhostNetV2(norm_cfg=dict(type='ghostnet_test_toolkit.ToyNorm2d'),
+                           out_indices=(3, 10))
+    assert type(model.layer0.gn) is _ToyNorm2d
+    expected = GhostNetV2(norm_cfg=dict(type='GN', num_groups=1), out_indices=(3, 10))
+    expected.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(1, 3, 32, 32)
+    for a, b in zip(model(x), expected(x)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_a_toolkit_norm_outside_its_scope_is_refused_by_name():
+    with pytest.raises(KeyError, match="norm_cfg.*'ToyNorm2d' is not registered"):
+        GhostNetV2(norm_cfg=dict(type='ToyNorm2d'))
+
+
+def test_mmpretrain_ln2d_under_the_mmpretrain_scope():
+    import mmpretrain.models  # noqa: F401  (registers LN2d)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = GhostNetV2(norm_cfg=dict(type='LN2d'), out_indices=(0,))
+    conv, norm = model.layer0.conv, model.layer0.ln
+    assert type(norm).__name__ == 'LayerNorm2d'
+    x = torch.randn(1, 3, 16, 16)
+    y = conv(x).permute(0, 2, 3, 1)  # LN over the channels of each pixel
+    expected = torch.relu(nn.functional.layer_norm(y, y.shape[-1:], norm.weight, norm.bias,
+                                                   norm.eps)).permute(0, 3, 1, 2)
+    torch.testing.assert_close(model(x)[0], expected)
 
 
 def test_pretrained_argument_becomes_a_pretrained_init_cfg():
@@ -222,10 +325,10 @@ def test_freezing_every_layer_leaves_nothing_trainable():
 
 
 def test_inference_without_autograd_equals_the_autograd_forward():
-    """Without autograd the blocks take their inference shortcuts (in-place gating and
-    residual adds, no ghost-module slice); the values must not change."""
+    """Without autograd the deployed blocks take their inference shortcuts (in-place
+    gating, SE product and residual adds); the values must not change."""
     torch.manual_seed(0)
-    model = GhostNetV2(out_indices=(3, 5, 7, 9, 10)).eval()
+    model = GhostNetV2(out_indices=(3, 5, 7, 9, 10)).eval().switch_to_deploy()
     x = torch.randn(2, 3, 96, 64)
     with_grad = [out.detach() for out in model(x)]
     with torch.no_grad():

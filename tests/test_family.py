@@ -47,12 +47,9 @@ def ours_from(reference, cls, **kwargs):
     return model.eval()
 
 
-def max_diffs(got, expected, layers=LAST_OF_EACH_STRIDE, relative=False):
-    """Max abs difference per layer (relative: divided by the layer's max abs value,
-    for randomly initialised networks whose deep features reach 1e6)."""
+def max_diffs(got, expected, layers=LAST_OF_EACH_STRIDE):
     assert [g.shape for g in got] == [e.shape for e in expected]
-    return {i: ((got[i] - expected[i]).abs().max()
-                / (expected[i].abs().max() if relative else 1)).item() for i in layers}
+    return {i: (got[i] - expected[i]).abs().max().item() for i in layers}
 
 
 @pytest.mark.parametrize('type_name', ['GhostNet', 'GhostNetV3'])
@@ -78,15 +75,15 @@ def test_deployed_v3_matches_timm_reparameterized():
 
 
 def test_v3_reparameterize_folds_only_the_branches_and_keeps_the_outputs():
-    model = randomise_bn(GhostNetV3(out_indices=ALL_LAYERS)).eval()
+    model = ours_from(timm_model('ghostnetv3_100'), GhostNetV3)
     folded = copy.deepcopy(model).reparameterize()
     names = [n for n, _ in folded.named_modules()]
     assert not any(n.endswith(('.branches', '.scale', '.skip')) for n in names)
     assert 'layer3.0.ghost1.dfc.reduce.bn' in names  # other norms stay
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        diffs = max_diffs(folded(x), model(x), ALL_LAYERS, relative=True)
-    assert max(diffs.values()) < 1e-5, diffs
+        diffs = max_diffs(folded(x), model(x), ALL_LAYERS)
+    assert max(diffs.values()) < 1e-4, diffs
 
 
 @pytest.mark.parametrize('type_name,expected', [('GhostNet', 5_182_508),
@@ -211,4 +208,5 @@ def test_another_familys_file_is_refused_naming_what_did_not_fit(file_type, mode
     message = str(info.value)
     assert model_type in message and 'nothing was loaded' in message
     assert 'missing' in message and 'unexpected' in message
-    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    after = model.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in before.items())

@@ -56,12 +56,19 @@ def expected_size(n: int, layer: int, output_stride: int) -> int:
     return n
 
 
-def test_the_formula_matches_the_documented_output_strides():
+def test_the_model_has_the_documented_output_strides_and_the_formula_sizes():
+    """The model's own output description and its outputs follow the formula above;
+    1.0x models of every output stride, on a few sizes including the 1-pixel cases."""
     for output_stride in OUTPUT_STRIDES:
-        assert 2 ** (1 + sum(s == 2 for s in OUTPUT_STRIDES[output_stride]['strides']
-                              or ARCH_STAGE_STRIDES)) == output_stride
-        assert expected_size(224, NUM_LAYERS - 1, output_stride) == 224 // output_stride
-    assert [expected_size(n, 10, 32) for n in (1, 2, 31, 32, 33, 63)] == [1, 1, 1, 1, 2, 2]
+        model = backbone('1.0x', output_stride)
+        assert model.layer_strides[-1] == output_stride
+        for n in (1, 2, 31, 32, 33, 63, 224):
+            with torch.no_grad():
+                outs = model(torch.randn(1, 3, n, n))
+            assert [o.shape[-1] for o in outs] == \
+                [expected_size(n, layer, output_stride) for layer in range(NUM_LAYERS)], n
+            if n == 224:
+                assert [224 // o.shape[-1] for o in outs] == list(model.layer_strides)
 
 
 _MODELS = {}
@@ -185,3 +192,22 @@ def test_dfc_gate_under_autocast_equals_float32_sigmoid_of_the_branch():
     reference = torch.nn.functional.interpolate(torch.sigmoid(attn.float()), size=(9, 14),
                                                 mode='nearest')
     torch.testing.assert_close(gate, reference, rtol=0, atol=0)
+
+
+def test_dfc_product_under_autocast_rounds_the_float32_gate_once():
+    """What the DFCAttention docstring states: the gate is float32; the gated features
+    are the bfloat16 features times the gate rounded to bfloat16, nothing else."""
+    from ghostnetv2_mm.models.blocks import GhostModule
+    torch.manual_seed(0)
+    ghost = GhostModule(16, 24, dfc_cfg=dict()).eval()
+    x = torch.randn(2, 16, 9, 14)
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        out = ghost(x)
+        intrinsic = ghost.primary_conv(x)
+        features = torch.cat([intrinsic, ghost.cheap_operation(intrinsic)], dim=1)
+        gate = ghost.dfc(x, (9, 14))
+    assert features.dtype == out.dtype == torch.bfloat16 and gate.dtype == torch.float32
+    torch.testing.assert_close(out, features * gate.to(torch.bfloat16), rtol=0, atol=0)
+    # the float32 product differs from it by bfloat16 rounding only (8 bits: 2^-8)
+    exact = features.float() * gate
+    assert ((out.float() - exact).abs() <= exact.abs() * 2 ** -7 + 1e-30).all()

@@ -1,14 +1,13 @@
 """Numerical parity with the reference GhostNetV2 (timm's implementation, which uses
 the reference's module names and is numerically identical to it, is the oracle)."""
 import pytest
+import timm
 import torch
 
 from ghostnetv2_mm.checkpoint import load_model_weights
 from ghostnetv2_mm.models import GhostNetV2, build_classifier
 
 from conftest import randomise_bn
-
-timm = pytest.importorskip('timm')
 
 TIMM_NAMES = {'1.0x': 'ghostnetv2_100', '1.3x': 'ghostnetv2_130', '1.6x': 'ghostnetv2_160'}
 

@@ -354,11 +354,11 @@ class BaseGhostNet(BaseModule):
                         else 'ReLU, ReLU6, HSwish, GELU')
             raise KeyError(
                 f'{type(self).__name__}: invalid {name}={cfg!r}: type {layer_type!r} is '
-                f'not registered in the {scope!r} scope\'s MODELS registry nor in '
-                f'mmengine\'s root MODELS; allowed: a registered '
+                f'not registered in the MODELS registry of scope {scope!r} nor in the root '
+                f'MODELS of mmengine; allowed: a registered '
                 f'{"norm" if name == "norm_cfg" else "activation"} layer such as '
-                f'{examples} (a toolkit\'s own layers need its default scope, or the '
-                'scope prefix, e.g. "mmpretrain.LN2d")')
+                f'{examples} (a layer of a toolkit needs that default scope or the scope '
+                'prefix, e.g. mmpretrain.LN2d)')
 
     # ------------------------------------------------------------------------ building
     def _build(self, settings: _Settings, deploy: bool) -> None:

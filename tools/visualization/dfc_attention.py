@@ -23,22 +23,19 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from ghostnetv2_mm.models import GhostNetV2  # noqa: E402
+from ghostnetv2_mm.models import BaseGhostNet, GhostNetV2  # noqa: E402
 
 # ImageNet statistics, RGB order, as every GhostNetV2 config normalises.
 MEAN = np.array([123.675, 116.28, 103.53], np.float32)
 STD = np.array([58.395, 57.12, 57.375], np.float32)
 
 
-def dfc_blocks(backbone: GhostNetV2) -> List[Tuple[int, int, int, torch.nn.Module]]:
-    """(stage, block in stage, global block index, DFCAttention) for every DFC block."""
-    found, index = [], 0
-    for stage in range(1, backbone.num_layers - 1):
-        for i, block in enumerate(getattr(backbone, f'layer{stage}')):
-            if block.ghost1.dfc is not None:
-                found.append((stage - 1, i, index, block.ghost1.dfc))
-            index += 1
-    return found
+def dfc_blocks(backbone: BaseGhostNet) -> List[Tuple[int, int, int, torch.nn.Module]]:
+    """(stage, block in stage, global block index, bottleneck) for every bottleneck
+    with DFC attention, as the backbone describes them (output index i + 1 is stage i)."""
+    return [(layer - 1, position, index, block)
+            for index, layer, position, block in backbone.bottlenecks()
+            if block.ghost1.dfc is not None]
 
 
 def collect_gates(backbone: GhostNetV2, image: torch.Tensor,
@@ -53,16 +50,15 @@ def collect_gates(backbone: GhostNetV2, image: torch.Tensor,
     raw: Dict[Tuple[int, int], torch.Tensor] = OrderedDict()
     sizes: Dict[Tuple[int, int], Tuple[int, int]] = {}
     handles = []
-    for stage, i, index, dfc in dfc_blocks(backbone):
+    for stage, i, index, block in dfc_blocks(backbone):
         if blocks is None or index in blocks:
             def gate_hook(module, args, output, key=(stage, i)):
                 raw[key] = output.detach().float().clone()
 
             def size_hook(module, args, output, key=(stage, i)):
                 sizes[key] = tuple(output.shape[-2:])
-            handles.append(dfc.register_forward_hook(gate_hook))
-            ghost1 = getattr(backbone, f'layer{stage + 1}')[i].ghost1
-            handles.append(ghost1.register_forward_hook(size_hook))
+            handles.append(block.ghost1.dfc.register_forward_hook(gate_hook))
+            handles.append(block.ghost1.register_forward_hook(size_hook))
     try:
         with torch.no_grad():
             backbone(image)
@@ -90,7 +86,7 @@ def load_image(path: str, size: int) -> Tuple[np.ndarray, torch.Tensor]:
     return rgb, tensor
 
 
-def build_backbone(config: Optional[str], checkpoint: Optional[str], arch: str) -> GhostNetV2:
+def build_backbone(config: Optional[str], checkpoint: Optional[str], arch: str) -> BaseGhostNet:
     if config is None:
         backbone = GhostNetV2(arch, out_indices=(10,))
         if checkpoint:
@@ -107,9 +103,9 @@ def build_backbone(config: Optional[str], checkpoint: Optional[str], arch: str) 
     if checkpoint:
         from mmengine.runner import load_checkpoint
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
-    if not isinstance(model.backbone, GhostNetV2):
+    if not isinstance(model.backbone, BaseGhostNet) or not model.backbone.dfc_blocks:
         raise ValueError(f'{config}: the backbone is {type(model.backbone).__name__}, '
-                         'not GhostNetV2')
+                         'which has no DFC attention; allowed: GhostNetV2 or GhostNetV3')
     return model.backbone.eval()
 
 
@@ -171,7 +167,7 @@ def parse_blocks(value: str) -> Optional[List[int]]:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('image')
-    parser.add_argument('--config', help='a config whose backbone is GhostNetV2')
+    parser.add_argument('--config', help='a config whose backbone is GhostNetV2 or GhostNetV3')
     parser.add_argument('--checkpoint', help='weights (config model, or backbone)')
     parser.add_argument('--arch', default='1.0x', help='without --config')
     parser.add_argument('--blocks', default='last',
