@@ -1,13 +1,16 @@
 #!/usr/bin/env python
-"""Parameters and MACs of a GhostNetV2 backbone/classifier or of a config's model.
+"""Parameters and MACs of a GhostNet-family backbone/classifier or of a config's model.
 
     python tools/analysis/get_flops.py --arch 1.0x --classifier --shape 224
+    python tools/analysis/get_flops.py --type GhostNetV3 --deploy --classifier
     python tools/analysis/get_flops.py --arch 1.3x --shape 800 1216
     python tools/analysis/get_flops.py configs/retinanet_ghostnetv2_coco.py --shape 800 1216
 
 Counting: multiply-accumulates of convolutions and linear layers only. BatchNorm is
 excluded (it folds into the convolution before it), as the GhostNetV2 paper counts
 (167.0 M for 1.0x at 224). thop-style counters that include BN report ~186 M.
+GhostNetV3's training layout has parallel branches that ``--deploy`` sums: its
+inference cost is that of the deploy network, the same as GhostNetV2's.
 """
 import argparse
 import sys
@@ -17,8 +20,13 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from ghostnetv2_mm.models import ARCH_WIDTHS, GhostNetV2, build_classifier  # noqa: E402
+from mmengine.registry import MODELS  # noqa: E402
+
+from ghostnetv2_mm.models import ARCH_WIDTHS, build_classifier  # noqa: E402
 from ghostnetv2_mm.utils import COUNTING, count_macs, count_parameters  # noqa: E402
+
+
+FAMILY = ('GhostNet', 'GhostNetV2', 'GhostNetV3')
 
 
 class TensorMode(torch.nn.Module):
@@ -36,6 +44,11 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Params and MACs (conv + linear).')
     parser.add_argument('config', nargs='?', help='a config file (else --arch)')
     parser.add_argument('--arch', default='1.0x', choices=sorted(ARCH_WIDTHS))
+    parser.add_argument('--type', default='GhostNetV2', choices=FAMILY,
+                        help='with --arch: the backbone type (default: GhostNetV2)')
+    parser.add_argument('--deploy', action='store_true',
+                        help='with --arch: the deploy network (norms folded, GhostNetV3 '
+                        'branches summed), what inference costs')
     parser.add_argument('--classifier', action='store_true',
                         help='with --arch: the full ImageNet classifier, not the backbone')
     parser.add_argument('--shape', type=int, nargs='+', default=[224],
@@ -53,10 +66,16 @@ def main(argv=None):
         from mmengine.config import Config
         from ghostnetv2_mm.utils.toolkit import build_model_from_config
         model, what = TensorMode(build_model_from_config(Config.fromfile(args.config))), args.config
-    elif args.classifier:
-        model, what = TensorMode(build_classifier(args.arch)), f'GhostNetV2 {args.arch} classifier'
     else:
-        model, what = GhostNetV2(args.arch, out_indices=(10,)), f'GhostNetV2 {args.arch} backbone'
+        name = f'{args.type} {args.arch}' + (' deploy' if args.deploy else '')
+        if args.classifier:
+            model = TensorMode(build_classifier(args.arch, backbone_type=args.type,
+                                                deploy=args.deploy))
+            what = f'{name} classifier'
+        else:
+            model = MODELS.build(dict(type=args.type, arch=args.arch, out_indices=(10,),
+                                      deploy=args.deploy))
+            what = f'{name} backbone'
     macs, per_type = count_macs(model, torch.rand(1, 3, h, w))
     print(f'{what} at input 1x3x{h}x{w}')
     print(f'  params: {count_parameters(model):,}')
