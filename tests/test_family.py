@@ -208,5 +208,6 @@ def test_another_familys_file_is_refused_naming_what_did_not_fit(file_type, mode
     message = str(info.value)
     assert model_type in message and 'nothing was loaded' in message
     assert 'missing' in message and 'unexpected' in message
+    assert f'use type={file_type!r}' in message  # it names the file's own family
     after = model.state_dict()
     assert all(torch.equal(v, after[k]) for k, v in before.items())
