@@ -3,6 +3,7 @@
 #
 #   bash tools/install.sh            # runtime stack + this package (editable)
 #   bash tools/install.sh --tests    # ... plus the test-only dependencies
+#   bash tools/install.sh --deploy   # ... plus the deployment extras (requirements/deploy.txt)
 #
 # The first run takes about 10 minutes, most of it compiling mmcv's C++ ops. The
 # compiled wheel is kept in a cache OUTSIDE the repository, keyed by the torch
@@ -15,10 +16,12 @@ VENV="${GHOSTNETV2_MM_VENV:-$ROOT/.venv}"
 CACHE="${GHOSTNETV2_MM_CACHE:-$HOME/.cache/ghostnetv2-mm}"
 PYTHON="${PYTHON:-python3.11}"
 WITH_TESTS=0
+WITH_DEPLOY=0
 for arg in "$@"; do
   case "$arg" in
     --tests) WITH_TESTS=1 ;;
-    *) echo "install.sh: unknown option '$arg' (allowed: --tests)" >&2; exit 2 ;;
+    --deploy) WITH_DEPLOY=1 ;;
+    *) echo "install.sh: unknown option '$arg' (allowed: --tests, --deploy)" >&2; exit 2 ;;
   esac
 done
 
@@ -38,8 +41,9 @@ STAMP_HASH="$(cat "$ROOT/tools/install.sh" "$ROOT/requirements/"*.txt "$ROOT/set
 STAMP="$VENV/.ghostnetv2-mm-installed"
 stamp_covers_request() {
   [[ -f "$STAMP" ]] || return 1
-  read -r hash tests < "$STAMP"
-  [[ "$hash" == "$STAMP_HASH" ]] && [[ "$tests" == 1 || $WITH_TESTS == 0 ]]
+  read -r hash tests deploy < "$STAMP"
+  [[ "$hash" == "$STAMP_HASH" ]] && [[ "$tests" == 1 || $WITH_TESTS == 0 ]] \
+    && [[ "${deploy:-0}" == 1 || $WITH_DEPLOY == 0 ]]
 }
 if stamp_covers_request; then
   say "environment in $VENV is up to date; checking it"
@@ -99,13 +103,14 @@ else
   say "installing mmdet, mmsegmentation, mmpretrain and ghostnetv2-mm"
   REQS=(-r "$ROOT/requirements/runtime.txt")
   [[ $WITH_TESTS == 1 ]] && REQS+=(-r "$ROOT/requirements/tests.txt")
+  [[ $WITH_DEPLOY == 1 ]] && REQS+=(-r "$ROOT/requirements/deploy.txt")
   # Constrain mmcv and numpy to what is installed, so the resolver never swaps them.
   CONSTRAINTS="$(mktemp)"
   printf 'mmcv==%s\nnumpy<2\nopencv-python==4.10.0.84\n' "$MMCV_VERSION" > "$CONSTRAINTS"
   "${PIP[@]}" install -q -c "$CONSTRAINTS" "${REQS[@]}"
   "${PIP[@]}" install -q --no-deps -e "$ROOT"
   rm -f "$CONSTRAINTS"
-  printf '%s %s\n' "$STAMP_HASH" "$WITH_TESTS" > "$STAMP"
+  printf '%s %s %s\n' "$STAMP_HASH" "$WITH_TESTS" "$WITH_DEPLOY" > "$STAMP"
 fi
 
 # --- checks: the stack must really work, not just be installed ---------------------------

@@ -25,8 +25,10 @@ Method
   threads; ``-onnx-int8``: the same file after static QDQ INT8 quantisation, weights
   per channel, calibrated here on 16 random inputs: for SPEED only, see
   docs/benchmarks.md for accuracy), OpenVINO (``-openvino``, if installed).
-* Whole models (``--configs CONFIG@HxW``): the export wrapper (network, box decoding,
-  NMS; or logits, resize, argmax) run eagerly, in deploy mode, and with onnxruntime;
+* Whole models (``--configs CONFIG@HxW``, random weights with the toolkit's own
+  initialisation): the PyTorch model's ``predict`` (network + the toolkit's
+  post-processing) eager and in deploy mode, against the exported graph (network,
+  box decoding and NMS; or logits, resize and argmax) on onnxruntime / OpenVINO.
   ``timm`` = the same model whose GhostNetV2 trunk is timm's ``ghostnetv2_*`` blocks
   (only for undilated backbones: timm has no dilation), the baseline when present.
 * Compute bound: conv + linear MACs x 2 / the peak float32 rate of this CPU, measured
@@ -116,6 +118,17 @@ class TimmTrunk(nn.Module):
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
+
+
+class _TensorMode(nn.Module):
+    """An OpenMMLab model's plain network forward (for counting MACs)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x, mode='tensor')
 
 
 class Backend:
@@ -230,19 +243,45 @@ def parse_config_spec(text: str) -> Tuple[str, Tuple[int, int]]:
     return path, parse_size(size)
 
 
+def predict_runner(model: nn.Module, device, amp: bool, amp_dtype) -> Backend:
+    """The model's own ``predict`` (what a PyTorch user runs: network and the
+    toolkit's post-processing) on a batch that fills the input tensor."""
+    model = model.to(device)
+    is_detector = hasattr(model, 'bbox_head')
+
+    def run(x):
+        with torch.inference_mode(), torch.autocast(device.type, dtype=amp_dtype,
+                                                    enabled=amp):
+            if not is_detector:
+                return model.predict(x)
+            from mmdet.structures import DetDataSample
+            h, w = x.shape[-2:]
+            samples = [DetDataSample(metainfo=dict(
+                img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+                batch_input_shape=(h, w), scale_factor=(1.0, 1.0)))
+                for _ in range(x.shape[0])]
+            return model.predict(x, samples, rescale=False)
+    return Backend(run, 'pytorch predict', model)
+
+
 def build_config_backends(config: str, size, args, device, amp_dtype,
                           workdir: str) -> Tuple[Dict[str, Backend], Dict[str, nn.Module]]:
-    """Whole-model backends of ``config``: timm trunk (undilated backbones only),
-    eager, deploy (channels-last) and the ONNX backends asked for in --models."""
+    """Whole-model backends of ``config``: the PyTorch ``predict`` of the model with
+    timm's trunk (undilated backbones only), eager and deploy (channels-last), and the
+    exported graph on the runtimes asked for in --models (float32 only)."""
     import timm
     from mmengine.config import Config
 
     from ghostnetv2_mm.deployment import wrap_for_export
     from ghostnetv2_mm.utils.toolkit import build_model_from_config
     cfg = Config.fromfile(config)
+    cfg.model.backbone.init_cfg = None  # nothing downloaded: random weights
     name = os.path.splitext(os.path.basename(config))[0]
     torch.manual_seed(0)
-    model = build_model_from_config(cfg).eval()
+    from mmengine.model import revert_sync_batchnorm
+    model = revert_sync_batchnorm(build_model_from_config(cfg))
+    model.init_weights()  # the toolkit's own initialisation (e.g. RetinaNet's prior)
+    model.eval()
     backbone = model.backbone
     variants: Dict[str, nn.Module] = {}
     bcfg = cfg.model.backbone
@@ -256,17 +295,15 @@ def build_config_backends(config: str, size, args, device, amp_dtype,
     deployed = copy.deepcopy(model)
     deployed.backbone.switch_to_deploy(channels_last=True)
     variants[f'{name} deploy'] = deployed
-    out, modules = {}, {}
-    for key, variant in variants.items():
-        wrapper = wrap_for_export(variant).eval()
-        out[key] = torch_backend(wrapper, False, device, args.amp, amp_dtype)
-        modules[key] = wrapper
-    wanted = [b for b in args.models if b in ONNX_BACKENDS]
+    out = {key: predict_runner(variant, device, args.amp, amp_dtype)
+           for key, variant in variants.items()}
+    modules = {key: variant for key, variant in variants.items()}
+    wanted = [b for b in args.models if b in ONNX_BACKENDS and not b.endswith('int8')]
     if wanted and device.type == 'cpu':
         nchw = copy.deepcopy(model)
         nchw.backbone.switch_to_deploy(channels_last=False)
-        backends = onnx_backends(wrap_for_export(nchw).eval(), wanted, workdir,
-                                 args.threads, name, size)
+        backends = onnx_backends(wrap_for_export(nchw), wanted, workdir, args.threads,
+                                 name, size)
         for b, backend in backends.items():
             out[f'{name} {b.split("-", 1)[1]}'] = backend
     return out, modules
@@ -501,7 +538,7 @@ def main(argv=None):
                                                   workdir)
         base = next((n for n in backends if n.endswith(' timm')), None) or next(iter(backends))
         eager = next(n for n in backends if n.endswith(' eager'))
-        count = macs_of(modules[eager], torch.zeros(1, 3, *size))
+        count = macs_of(_TensorMode(modules[eager]).eval(), torch.zeros(1, 3, *size))
         macs = {n: count for n in backends}
         rows += time_group(backends, base, size, args, device,
                            f'config {c_idx + 1}/{len(args.configs)}', macs, flops, modules)

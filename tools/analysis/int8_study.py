@@ -37,7 +37,8 @@ def parse_args(argv=None):
     parser.add_argument('--epochs', type=int, default=10)
     parser.add_argument('--calib-images', type=int, default=300)
     parser.add_argument('--repeats', type=int, default=30)
-    parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--threads', type=int, default=1,
+                        help='threads of the timed runs (fine-tuning uses all cores)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', help='write the Markdown tables here')
     return parser.parse_args(argv)
@@ -60,7 +61,6 @@ def main(argv=None):
                                           onnx_session, quantize_int8, run_onnx,
                                           switch_to_deploy)
     from ghostnetv2_mm.models import GhostNetV2, build_classifier
-    torch.set_num_threads(args.threads)
     work = tempfile.mkdtemp(prefix='int8-study-')
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
 
@@ -70,7 +70,8 @@ def main(argv=None):
                            seed=args.seed, workers=0, device='cpu')
     model, _ = tb.build_model('ghostnetv2_1.0x', 10, 32, args.seed, {})
     log(f'fine-tuning on digits, {args.epochs} epochs')
-    torch_acc = tb.run_finetune(model, train, test, opts, flip=False)
+    torch_acc = tb.run_finetune(model, train, test, opts, flip=False)  # (all cores)
+    torch.set_num_threads(args.threads)
     model.eval()
     model.backbone.switch_to_deploy(channels_last=False)
 
