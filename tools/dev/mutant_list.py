@@ -3,8 +3,8 @@ checkpoint code, each with the tests that must notice it.
 
 Each entry: ``name``; ``file`` (relative to the repository root); ``old`` (text that
 must occur exactly once in the file) and ``new`` (what it becomes); ``why`` (what is
-wrong about it, printed if it survives); ``tests`` (pytest arguments: node ids, or a
-file with ``-k``). Keep each selection small: it runs with ``-x`` once per mutant,
+wrong about it, printed if it survives); ``tests`` (pytest node ids; the unmutated
+baseline runs their union). Keep each selection small: it runs with ``-x`` once per mutant,
 and every mutant costs a pytest start (10-30 s of imports) on top of its tests.
 """
 
@@ -19,12 +19,10 @@ ADAPTER = 'ghostnetv2_mm/checkpoint/adapter.py'
 # every stage and the logits, on a non-square 256x320 input.
 PARITY = ['tests/test_parity.py::test_every_stage_and_the_logits_match_the_reference'
           '[size1-1.0x]']
-DEPLOY_EQUALS_EVAL = ['tests/test_deploy.py::test_deploy_equals_eval']
-BACKBONE_TESTS = 'tests/test_backbone.py'
-
-
-def _k(expression):
-    return [BACKBONE_TESTS, '-k', expression]
+DEPLOY_EQUALS_EVAL = ['tests/test_deploy.py::test_deploy_equals_eval[1.0x]']
+T_BACKBONE = 'tests/test_backbone.py::'
+T_CHECKPOINT = 'tests/test_checkpoint.py::'
+T_TARGETS = 'tests/test_mutation_targets.py::'
 
 
 MUTANTS = [
@@ -38,7 +36,8 @@ MUTANTS = [
          old='kernel = (min(2, x.shape[-2]), min(2, x.shape[-1]))',
          new='kernel = (min(2, x.shape[-1]), min(2, x.shape[-2]))',
          why='the 1-pixel rule looks at the wrong side of a non-square map',
-         tests=_k('small_and_odd or one_pixel_side')),
+         tests=[T_BACKBONE + 'test_small_and_odd_inputs_work',
+                T_BACKBONE + 'test_dfc_gate_on_one_pixel_side_skips_pooling_along_that_side']),
     dict(name='dfc-convs-swapped', file=BLOCKS,
          old='attn = self.vertical(self.horizontal(self.reduce(self.downsample(x))))',
          new='attn = self.horizontal(self.vertical(self.reduce(self.downsample(x))))',
@@ -64,7 +63,7 @@ MUTANTS = [
          old='            return frozenset(range(2, num_blocks))',
          new='            return frozenset(range(1, num_blocks))',
          why='DFC attention also in the second bottleneck',
-         tests=_k('dfc_attention_is_in_every')),
+         tests=[T_BACKBONE + 'test_dfc_attention_is_in_every_bottleneck_but_the_first_two']),
     # ---------------------------------------------------------------- ghost module
     dict(name='ghost-concat-order', file=BLOCKS,
          old='out = torch.cat([intrinsic, self.cheap_operation(intrinsic)], dim=1)',
@@ -105,33 +104,35 @@ MUTANTS = [
          old='out_indices: Sequence[int] = (3, 5, 7, 9),',
          new='out_indices: Sequence[int] = (2, 4, 6, 8),',
          why='the default taps are the first block of each stride',
-         tests=_k('default_taps')),
+         tests=[T_BACKBONE + 'test_default_taps_are_the_last_block_of_each_stride']),
     dict(name='round-down-widths', file=UTILS,
          old='rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)',
          new='rounded = max(min_value, int(value) // divisor * divisor)',
          why='channel counts rounded down instead of to the nearest multiple',
-         tests=_k('published_channels or make_divisible')),
+         tests=[T_BACKBONE + 'test_every_layer_has_the_published_channels_and_stride',
+                T_BACKBONE + 'test_make_divisible_rounds_like_the_reference']),
     dict(name='no-ten-percent-rule', file=UTILS,
          old='    if rounded < min_ratio * value:\n        rounded += divisor\n',
          new='',
          why='make_divisible may fall more than 10% below the value',
-         tests=_k('published_channels or make_divisible')),
+         tests=[T_BACKBONE + 'test_every_layer_has_the_published_channels_and_stride',
+                T_BACKBONE + 'test_make_divisible_rounds_like_the_reference']),
     dict(name='final-conv-not-widened', file=BACKBONE,
          old='final_channels = make_divisible(settings.table[-1][-1][1] * w, 4)',
          new='final_channels = make_divisible(settings.table[-1][-1][1], 4)',
          why='the final 1x1 conv keeps 960 channels at every width',
-         tests=_k('published_channels')),
+         tests=[T_BACKBONE + 'test_every_layer_has_the_published_channels_and_stride']),
     dict(name='dilation-before-stride', file=BACKBONE,
          old='first_dilation=prev_dilation if i == 0 else dilation,',
          new='first_dilation=dilation,',
          why='the dilation of a stage also applied to the conv that lost its stride',
-         tests=_k('dilation_is_applied_after')),
+         tests=[T_BACKBONE + 'test_dilation_is_applied_after_the_removed_stride']),
     # ---------------------------------------------------------- freezing, norm_eval
     dict(name='frozen-stages-off-by-one', file=BACKBONE,
          old='        for i in range(self.frozen_stages + 1):',
          new='        for i in range(self.frozen_stages):',
          why='frozen_stages=k freezes only layers 0..k-1',
-         tests=_k('frozen_stages_get_no_gradients')),
+         tests=[T_BACKBONE + 'test_frozen_stages_get_no_gradients_and_stay_frozen_in_train']),
     dict(name='frozen-bn-keeps-training', file=BACKBONE,
          old="""            layer = getattr(self, f'layer{i}')
             layer.eval()
@@ -139,12 +140,12 @@ MUTANTS = [
          new="""            layer = getattr(self, f'layer{i}')
 """,
          why='frozen layers keep updating their BN statistics',
-         tests=_k('frozen_stage_bn_statistics')),
+         tests=[T_BACKBONE + 'test_frozen_stage_bn_statistics_do_not_change_in_training']),
     dict(name='norm-eval-ignored', file=BACKBONE,
          old='        if mode and self.norm_eval:',
          new='        if not mode and self.norm_eval:',
          why='norm_eval=True leaves BN in training mode',
-         tests=_k('norm_eval_keeps')),
+         tests=[T_BACKBONE + 'test_norm_eval_keeps_bn_statistics_while_training']),
     # ---------------------------------------------------------- checkpoint renaming
     dict(name='rename-primary-cheap-bn-swapped', file=LAYOUTS,
          old=r"""    (rf'(ghost[12])\.primary_conv\.1\.{_BN}', r'\1.primary_conv.bn.\2'),
@@ -168,31 +169,28 @@ MUTANTS = [
          old="            index = 0 if module == 'conv_head' else 1",
          new="            index = 1 if module == 'conv_head' else 0",
          why="the reference head's conv_head and classifier go to the wrong layers",
-         tests=['tests/test_checkpoint.py', '-k',
-                'converter_writes_a_classifier and 1.0x']),
+         tests=[T_CHECKPOINT + 'test_converter_writes_a_classifier_that_reproduces_the_reference[1.0x]']),
     dict(name='profiler-counters-kept', file=LAYOUTS,
          old="PROFILER_SUFFIXES = ('total_ops', 'total_params')",
          new="PROFILER_SUFFIXES = ('total_ops',)",
          why="thop's total_params counters are not recognised as non-weights",
-         tests=['tests/test_checkpoint.py', '-k', 'profiler_counters']),
+         tests=[T_CHECKPOINT + 'test_profiler_counters_are_recognised_and_dropped']),
     # ------------------------------------------------------------- strict loading
     dict(name='strict-ignores-missing', file=ADAPTER,
          old='    if missing or unexpected or mismatched:',
          new='    if unexpected or mismatched:',
          why='a checkpoint that lacks some weights loads partially',
-         tests=['tests/test_checkpoint.py', 'tests/test_mutation_targets.py', '-k',
-                'refused or missing']),
+         tests=[T_TARGETS + 'test_a_checkpoint_missing_one_weight_is_refused_and_nothing_is_loaded']),
     dict(name='strict-ignores-unexpected', file=ADAPTER,
          old='    if missing or unexpected or mismatched:',
          new='    if missing or mismatched:',
          why='a checkpoint with extra tensors loads without a word',
-         tests=['tests/test_checkpoint.py', 'tests/test_mutation_targets.py', '-k',
-                'refused or unexpected']),
+         tests=[T_TARGETS + 'test_a_checkpoint_with_one_unexpected_tensor_is_refused_and_nothing_is_loaded']),
     dict(name='strict-ignores-shapes', file=ADAPTER,
          old='    if missing or unexpected or mismatched:',
          new='    if missing or unexpected:',
          why='a checkpoint of another width gets past the check',
-         tests=['tests/test_checkpoint.py', '-k', 'another_width']),
+         tests=[T_CHECKPOINT + 'test_pretrained_of_another_width_is_refused_and_nothing_is_loaded']),
     # ---------------------------------------------------------------- deploy folding
     dict(name='fold-mean-sign', file=DEPLOY,
          old='beta + (bias - bn.running_mean.double()) * scale',
@@ -203,7 +201,7 @@ MUTANTS = [
          old='std = torch.sqrt(bn.running_var.double() + bn.eps)',
          new='std = torch.sqrt(bn.running_var.double())',
          why="BN folding forgets eps (visible where a channel's variance is small)",
-         tests=DEPLOY_EQUALS_EVAL + ['tests/test_mutation_targets.py', '-k', 'fold']),
+         tests=DEPLOY_EQUALS_EVAL + [T_TARGETS + 'test_folding_a_batch_norm_keeps_its_eps']),
     dict(name='deploy-relu-dropped', file=DEPLOY,
          old='            return out.relu_()',
          new='            return out',

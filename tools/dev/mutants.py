@@ -83,8 +83,9 @@ def check_mutants(mutants, tree):
                             f"{m['file']} (must be exactly once): {m['old']!r}")
         if m['old'] == m['new']:
             problems.append(f"{m['name']}: old and new are the same")
-        if not m.get('tests'):
-            problems.append(f"{m['name']}: no test selection")
+        if not m.get('tests') or any(t.startswith('-') for t in m['tests']):
+            problems.append(f"{m['name']}: tests must be a non-empty list of pytest node "
+                            'ids (no options: the baseline runs their union)')
     if problems:
         raise SetupError('stale or invalid mutants (update tools/dev/mutant_list.py):\n  '
                          + '\n  '.join(problems))
