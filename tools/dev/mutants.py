@@ -180,8 +180,14 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f'signal {signum}')
+
+
 def main(argv=None):
     args = parse_args(argv)
+    # SIGTERM cleans up like Ctrl-C (restores the copy's source, removes the copy)
+    signal.signal(signal.SIGTERM, _interrupt)
     mutants = MUTANTS
     if args.only:
         unknown = sorted(set(args.only) - {m['name'] for m in MUTANTS})
