@@ -214,3 +214,20 @@ def test_tools_test_refuses_a_checkpoint_that_does_not_fit_the_model(official_fi
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode != 0
     assert 'does not fit' in result.stderr and 'with another shape' in result.stderr
+
+
+def test_a_timm_safetensors_file_loads_as_it_is(tmp_path):
+    """timm's hub serves model.safetensors; torch.load (2.14) reads that format as
+    data, so the file loads like a torch-saved state dict, with the reference's
+    numerics."""
+    from safetensors.torch import save_file
+    reference, _ = official_state_dict(with_profiler_counters=False)
+    path = tmp_path / 'model.safetensors'
+    save_file(reference.state_dict(), str(path))
+    model = GhostNetV2(out_indices=(10,),
+                       init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    model.init_weights()
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(x)[0], reference.forward_features(x),
+                                   rtol=0, atol=1e-5)
