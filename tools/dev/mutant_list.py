@@ -202,6 +202,13 @@ MUTANTS = [
          new='std = torch.sqrt(bn.running_var.double())',
          why="BN folding forgets eps (visible where a channel's variance is small)",
          tests=DEPLOY_EQUALS_EVAL + [T_TARGETS + 'test_folding_a_batch_norm_keeps_its_eps']),
+    # ------------------------------------------------------------------ the tools
+    dict(name='benchmark-nan-features-pass', file='tools/transfer_benchmark.py',
+         old='    if len(bad):\n        raise NonFiniteError(',
+         new='    if False:\n        raise NonFiniteError(',
+         why='the transfer benchmark lets NaN features through to the linear probe',
+         tests=['tests/test_classification.py::'
+                'test_benchmark_stops_on_non_finite_features_and_records_nothing']),
     dict(name='deploy-relu-dropped', file=DEPLOY,
          old='            return out.relu_()',
          new='            return out',
