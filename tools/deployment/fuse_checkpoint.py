@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Fold the BatchNorms of a GhostNetV2 checkpoint into its convs (deploy weights).
 
-    python tools/deployment/fuse_checkpoint.py IN.pth OUT.pth --arch 1.0x
+    python tools/deployment/fuse_checkpoint.py IN.pth OUT.pth --arch 1.0x [--type GhostNetV3]
 
 IN may be anything the backbone loads: this project's checkpoints (a full model with
 ``backbone.*`` keys, or a backbone-only state dict), the official
@@ -37,8 +37,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from ghostnetv2_mm.checkpoint import (CheckpointError, load_model_weights,  # noqa: E402
                                       read_checkpoint, save_checkpoint_file,
                                       unwrap_state_dict)
-from ghostnetv2_mm.models import ARCH_WIDTHS, GhostNetV2  # noqa: E402
+from ghostnetv2_mm.models import ARCH_WIDTHS, GhostNet, GhostNetV2, GhostNetV3  # noqa: E402
 from ghostnetv2_mm.models.deploy import count_batch_norms  # noqa: E402
+
+FAMILY = {cls.__name__: cls for cls in (GhostNet, GhostNetV2, GhostNetV3)}
 
 
 def parse_args(argv=None):
@@ -47,6 +49,8 @@ def parse_args(argv=None):
     parser.add_argument('src', help='input checkpoint')
     parser.add_argument('dst', help='output checkpoint (written atomically)')
     parser.add_argument('--arch', default='1.0x', choices=sorted(ARCH_WIDTHS))
+    parser.add_argument('--type', default='GhostNetV2', choices=sorted(FAMILY),
+                        help='backbone type of the checkpoint (default: GhostNetV2)')
     parser.add_argument('--dfc-blocks', type=int, nargs='*', default=None,
                         help='bottlenecks with DFC attention (default: the reference\'s)')
     parser.add_argument('--dfc-kernel-size', type=int, default=5)
@@ -56,10 +60,11 @@ def parse_args(argv=None):
 
 
 def fuse_state_dict(state: dict, arch: str = '1.0x', dfc_blocks=None,
-                    dfc_kernel_size: int = 5, check_size: int = 96):
+                    dfc_kernel_size: int = 5, check_size: int = 96,
+                    backbone_type: str = 'GhostNetV2'):
     """Return (fused state dict, max abs diff of the self-check or None)."""
-    model = GhostNetV2(arch, out_indices=tuple(range(11)), dfc_blocks=dfc_blocks,
-                       dfc_kernel_size=dfc_kernel_size)
+    model = FAMILY[backbone_type](arch, out_indices=tuple(range(11)), dfc_blocks=dfc_blocks,
+                                  dfc_kernel_size=dfc_kernel_size)
     if count_batch_norms(model) and not any('running_mean' in k or 'running_var' in k
                                             for k in state):
         raise CheckpointError('the checkpoint has no BatchNorm statistics: already fused?')
@@ -90,13 +95,14 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     state = unwrap_state_dict(read_checkpoint(args.src))
     fused, diff = fuse_state_dict(state, args.arch, args.dfc_blocks, args.dfc_kernel_size,
-                                  args.check_size)
-    meta = dict(deploy=True, arch=args.arch, source=os.path.basename(args.src),
-                note='BatchNorm folded; load into GhostNetV2(..., deploy=True)')
+                                  args.check_size, backbone_type=args.type)
+    meta = dict(deploy=True, type=args.type, arch=args.arch,
+                source=os.path.basename(args.src),
+                note=f'BatchNorm folded; load into {args.type}(..., deploy=True)')
     save_checkpoint_file({'state_dict': fused, 'meta': meta}, args.dst)
     n_in = len(state)
     print(f'{args.src}: {n_in} tensors -> {args.dst}: {len(fused)} tensors (BatchNorm '
-          f'folded, GhostNetV2 {args.arch}, deploy=True)')
+          f'folded, {args.type} {args.arch}, deploy=True)')
     if diff is not None:
         print(f'self-check on a random 1x3x{args.check_size}x{args.check_size} input: max abs '
               f'diff fused vs. unfused {diff:.2e}')
