@@ -4,8 +4,10 @@
     flock /tmp/ghostnetv2-cpu.lock python tools/analysis/int8_study.py --threads 1 \\
         --out docs/int8_study.md
 
-1. Accuracy: GhostNetV2-1.0x fine-tuned on the scikit-learn digits (the protocol and
-   code of tools/transfer_benchmark.py: random init, ``--epochs`` epochs at 32x32),
+1. Accuracy: GhostNetV2-1.0x trained on the scikit-learn digits with a protocol and
+   the code of tools/transfer_benchmark.py (``--protocol finetune``: random init,
+   ``--epochs`` epochs at 32x32; ``linear``: the backbone as initialised and a
+   logistic-regression head fitted on its pooled features, folded into the model),
    switched to deploy mode and exported (a 32x32 input: the last maps are 1 pixel),
    then quantised with ``ghostnetv2_mm.deployment.quantize_int8`` calibrated on the
    first ``--calib-images`` training images; every variant is scored on the whole
@@ -34,7 +36,10 @@ sys.path.insert(0, os.path.join(ROOT, 'tools'))
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--epochs', type=int, default=10)
+    parser.add_argument('--protocol', choices=('finetune', 'linear'), default='finetune',
+                        help='how the digits model is trained (transfer_benchmark.py\'s '
+                        'protocols; linear: backbone as initialised, fitted linear head)')
+    parser.add_argument('--epochs', type=int, default=10, help='fine-tuning epochs')
     parser.add_argument('--calib-images', type=int, default=300)
     parser.add_argument('--repeats', type=int, default=30)
     parser.add_argument('--threads', type=int, default=1,
@@ -42,6 +47,30 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', help='write the Markdown tables here')
     return parser.parse_args(argv)
+
+
+def fit_linear_head(model, train, test, tb):
+    """The linear-probe protocol of transfer_benchmark.py (backbone as initialised,
+    standardised pooled features, multinomial logistic regression), folded into the
+    model's linear layer so that the network itself outputs the fitted logits."""
+    import numpy as np
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+    model.eval()
+    kw = dict(img_size=32, augment=False, flip=False, batch_size=128, shuffle=False,
+              seed=0, workers=0)
+    x_train, y_train = tb.extract(model, tb.make_loader(train, **kw), 'features')
+    x_test, y_test = tb.extract(model, tb.make_loader(test, **kw), 'features')
+    scaler = StandardScaler().fit(x_train)
+    clf = LogisticRegression(C=1.0, max_iter=1000, random_state=0)
+    clf.fit(scaler.transform(x_train), y_train)
+    weight = clf.coef_ / scaler.scale_
+    bias = clf.intercept_ - weight @ scaler.mean_
+    with torch.no_grad():
+        model.fc.weight.copy_(torch.from_numpy(weight).float())
+        model.fc.bias.copy_(torch.from_numpy(bias).float())
+    return float((clf.predict(scaler.transform(x_test)) == y_test).mean())
 
 
 def depthwise_nodes(path):
@@ -69,8 +98,11 @@ def main(argv=None):
     opts = SimpleNamespace(img_size=32, batch_size=64, epochs=args.epochs, lr=0.05,
                            seed=args.seed, workers=0, device='cpu')
     model, _ = tb.build_model('ghostnetv2_1.0x', 10, 32, args.seed, {})
-    log(f'fine-tuning on digits, {args.epochs} epochs')
-    torch_acc = tb.run_finetune(model, train, test, opts, flip=False)  # (all cores)
+    if args.protocol == 'finetune':
+        log(f'fine-tuning on digits, {args.epochs} epochs')
+        torch_acc = tb.run_finetune(model, train, test, opts, flip=False)  # (all cores)
+    else:
+        torch_acc = fit_linear_head(model, train, test, tb)
     torch.set_num_threads(args.threads)
     model.eval()
     model.backbone.switch_to_deploy(channels_last=False)
@@ -150,8 +182,10 @@ def main(argv=None):
         big[label] = interleaved({'float32': lambda x: run_onnx(s32, x),
                                   'int8': lambda x: run_onnx(s8, x)}, x)
 
-    lines = [f'Digits (GhostNetV2-1.0x fine-tuned here, {args.epochs} epochs, 32x32, test '
-             f'split of {sum(len(y) for y in test_y)} images; PyTorch eager accuracy '
+    how = (f'fine-tuned here, {args.epochs} epochs' if args.protocol == 'finetune' else
+           'random-init backbone + logistic-regression head fitted here (linear probe)')
+    lines = [f'Digits (GhostNetV2-1.0x {how}, 32x32 inputs, test '
+             f'split of {sum(len(y) for y in test_y)} images; PyTorch accuracy '
              f'{100 * torch_acc:.2f}%), onnxruntime, batch 1, {args.threads} thread(s), '
              f'{args.repeats} interleaved rounds:', '',
              '| variant | top-1 (%) | change (points) | latency ms (median) | speed vs float32 |',
