@@ -136,7 +136,6 @@ def test_fuse_checkpoint_round_trip(tmp_path):
 
 @pytest.mark.parametrize('classifier', [False, True], ids=['backbone', 'classifier'])
 def test_onnx_export_matches_onnxruntime(tmp_path, classifier):
-    pytest.importorskip('onnxruntime', reason='onnxruntime is a test extra')
     from ghostnetv2_mm.deployment import (export_onnx, onnx_session, run_onnx,
                                           switch_to_deploy, wrap_for_export)
     from ghostnetv2_mm.models import build_classifier
