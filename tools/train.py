@@ -11,6 +11,7 @@ The toolkit is chosen from the config's ``default_scope``. Multi-GPU / multi-nod
 import argparse
 import os
 import os.path as osp
+import pickle
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -90,6 +91,7 @@ def main(argv=None):
     setup_toolkit(cfg)
     import ghostnetv2_mm  # noqa: F401  (lets --resume read mmengine checkpoints safely)
     from ghostnetv2_mm.checkpoint import ATOMIC_BACKEND, CheckpointError
+    from ghostnetv2_mm.checkpoint.safe_io import refusal_error
     use_atomic_checkpoint_writes(cfg, ATOMIC_BACKEND)
     if args.resume not in (None, 'auto') and '://' not in args.resume \
             and not osp.isfile(args.resume):
@@ -115,9 +117,13 @@ def main(argv=None):
     try:
         runner.train()
     except CheckpointError as exc:
-        # --resume / load_from / a Pretrained init_cfg named a file that is not a
-        # loadable checkpoint (corrupted, or carrying code): stop before training.
+        # A Pretrained init_cfg named a file that is not a loadable checkpoint
+        # (corrupted, or carrying code): stop before training.
         sys.exit(f'error: {exc}')
+    except pickle.UnpicklingError as exc:
+        # mmengine read --resume / load_from with torch's weights_only loading, which
+        # refused the file: nothing from it ran; say so plainly.
+        sys.exit(f'error: {refusal_error(cfg.load_from or "the checkpoint", exc)}')
 
 
 if __name__ == '__main__':

@@ -100,21 +100,26 @@ def load_checkpoint_file(path, map_location='cpu'):
         with torch.serialization.safe_globals(_allowed_globals()):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        message = str(exc)
-        if 'Weights only load failed' in message or 'Unsupported global' in message:
-            detail = next((line.strip() for line in message.splitlines()
-                           if 'Unsupported global' in line or 'GLOBAL' in line
-                           or 'Can only build' in line), message)
-            raise CheckpointError(
-                f'refused to load checkpoint {path!r}: it references a Python object '
-                f'that is not plain data ({detail}). Checkpoints are loaded as data only; '
-                'nothing from the file was run. If you made this file yourself and '
-                'trust it, re-save its tensors with torch.save(state_dict).') from None
-        raise CheckpointError(f'cannot read checkpoint {path!r}: the file is corrupted '
-                              f'({exc})') from None
+        raise refusal_error(path, exc) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         raise CheckpointError(f'cannot read checkpoint {path!r}: the file is truncated or '
                               f'corrupted ({type(exc).__name__}: {exc})') from None
+
+
+def refusal_error(path, exc: pickle.UnpicklingError) -> CheckpointError:
+    """The error for a file that torch's ``weights_only`` loading refused: by this
+    project's reader, or by mmengine's (``--resume``, ``load_from``)."""
+    message = str(exc)
+    if 'Weights only load failed' in message or 'Unsupported global' in message:
+        detail = next((line.strip() for line in message.splitlines()
+                       if 'Unsupported global' in line or 'GLOBAL' in line
+                       or 'Can only build' in line), message)
+        return CheckpointError(
+            f'refused to load checkpoint {path!r}: it references a Python object '
+            f'that is not plain data ({detail}). Checkpoints are loaded as data only; '
+            'nothing from the file was run. If you made this file yourself and '
+            'trust it, re-save its tensors with torch.save(state_dict).')
+    return CheckpointError(f'cannot read checkpoint {path!r}: the file is corrupted ({exc})')
 
 
 def _umask() -> int:
