@@ -15,7 +15,6 @@ import contextlib
 import http.server
 import json
 import os
-import subprocess
 import sys
 import threading
 
@@ -26,10 +25,10 @@ import torch
 from ghostnetv2_mm.checkpoint import (CheckpointError, CheckpointMismatch,
                                       load_checkpoint_file, load_model_weights,
                                       read_checkpoint, url_cache_path)
-from ghostnetv2_mm.datasets.toy_shapes import make_toy_shapes
 from ghostnetv2_mm.models import GhostNetV2, build_classifier
 
 from conftest import ROOT, randomise_bn
+from test_tools import run
 
 CONFIG = os.path.join(ROOT, 'tests', 'configs', 'retinanet_ghostnetv2_toyshapes_tiny.py')
 OFFICIAL_NAME = 'ck_ghostnetv2_10.pth.tar'
@@ -98,22 +97,6 @@ def torch_home(tmp_path, monkeypatch):
     home = tmp_path / 'torch_home'
     monkeypatch.setenv('TORCH_HOME', str(home))
     return home
-
-
-def run(cmd, timeout=600, env=None):
-    env = dict(os.environ, **(env or {}))
-    env.pop('LOCAL_RANK', None)
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env=env)
-    proc.output = proc.stdout + proc.stderr
-    return proc
-
-
-@pytest.fixture(scope='module')
-def toy_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('toy_shapes'))
-    make_toy_shapes(root, num_train=4, num_val=2, size=(64, 64), radius=(6, 16))
-    return root
 
 
 def tiny_train_options(root, work_dir, max_iters):

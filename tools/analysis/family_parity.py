@@ -22,20 +22,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 from ghostnetv2_mm.models import GhostNet, GhostNetV2, GhostNetV3, build_classifier  # noqa: E402
 from ghostnetv2_mm.utils import count_parameters  # noqa: E402
+from ghostnetv2_mm.utils.random_bn import randomise_bn  # noqa: E402
 
 TAPS = (0, 3, 5, 7, 9, 10)
-
-
-def randomise_bn(model, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
-            m.running_var.copy_(torch.rand(n, generator=gen) * 0.5 + 0.75)
-            m.weight.data.copy_(torch.rand(n, generator=gen) * 0.5 + 0.75)
-            m.bias.data.copy_(torch.randn(n, generator=gen) * 0.1)
-    return model
 
 
 def timm_layers(reference, x):
