@@ -15,8 +15,7 @@ from ghostnetv2_mm.models import DFCAttention, GhostNetV2
 
 from conftest import ROOT, randomise_bn
 
-ort = pytest.importorskip('onnxruntime', reason='onnxruntime is a test extra')
-pytest.importorskip('onnx', reason='onnx is a test extra')
+import onnxruntime as ort  # noqa: E402  (required test dependencies, no skip)
 
 from ghostnetv2_mm.deployment import (BackboneExport, build_model, export_onnx,  # noqa: E402
                                       onnx_session, quantize_int8, quantized_node_counts,
