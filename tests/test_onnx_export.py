@@ -1,6 +1,6 @@
-"""Whole-model ONNX export (RetinaNet, DeepLabV3) checked with onnxruntime against the
-PyTorch ``predict``, small inputs in the exported graph, and INT8 quantisation.
-No timing assertions."""
+"""Whole-model ONNX export (RetinaNet, Mask R-CNN, DeepLabV3) checked with onnxruntime
+against the PyTorch ``predict``, small inputs in the exported graph, and INT8
+quantisation. No timing assertions."""
 import os
 import subprocess
 import sys
@@ -20,10 +20,11 @@ import onnxruntime as ort  # noqa: E402  (required test dependencies, no skip)
 from ghostnetv2_mm.deployment import (BackboneExport, build_model, export_onnx,  # noqa: E402
                                       onnx_session, quantize_int8, quantized_node_counts,
                                       run_onnx, wrap_for_export)
-from ghostnetv2_mm.deployment.verify import torch_detections  # noqa: E402
+from ghostnetv2_mm.deployment.verify import compare, torch_detections  # noqa: E402
 
 RETINANET = os.path.join(ROOT, 'configs', 'retinanet_ghostnetv2_coco.py')
 DEEPLABV3 = os.path.join(ROOT, 'configs', 'deeplabv3_ghostnetv2_ade20k.py')
+MASK_RCNN = os.path.join(ROOT, 'configs', 'mask-rcnn_ghostnetv2_coco.py')
 # Small heads, nothing downloaded; the networks and the test-time settings (nms_pre,
 # score_thr, NMS IoU, max_per_img) stay the configs' own.
 RETINANET_OPTIONS = {'model.backbone.init_cfg': None, 'model.neck.out_channels': 32,
@@ -32,10 +33,20 @@ RETINANET_OPTIONS = {'model.backbone.init_cfg': None, 'model.neck.out_channels':
 DEEPLABV3_OPTIONS = {'model.backbone.init_cfg': None, 'model.decode_head.channels': 32,
                      'model.decode_head.num_classes': 5,
                      'model.auxiliary_head.num_classes': 5}
+MASK_RCNN_OPTIONS = {
+    'model.backbone.init_cfg': None, 'model.neck.out_channels': 32,
+    'model.rpn_head.in_channels': 32, 'model.rpn_head.feat_channels': 32,
+    'model.roi_head.bbox_roi_extractor.out_channels': 32,
+    'model.roi_head.bbox_head.in_channels': 32, 'model.roi_head.bbox_head.fc_out_channels': 64,
+    'model.roi_head.bbox_head.num_classes': 3,
+    'model.roi_head.mask_roi_extractor.out_channels': 32,
+    'model.roi_head.mask_head.in_channels': 32, 'model.roi_head.mask_head.conv_out_channels': 32,
+    'model.roi_head.mask_head.num_classes': 3}
 
 
-def _random_checkpoint(config, options, path):
-    """A checkpoint of the config's model with random weights and BN statistics."""
+def _random_checkpoint(config, options, path, sharpen=None):
+    """A checkpoint of the config's model with random weights and BN statistics;
+    ``sharpen(model)`` may redraw some weights first."""
     from mmengine.config import Config
 
     from ghostnetv2_mm.utils.toolkit import build_model_from_config
@@ -43,12 +54,30 @@ def _random_checkpoint(config, options, path):
     cfg.merge_from_dict(options)
     torch.manual_seed(0)
     model = randomise_bn(build_model_from_config(cfg))
+    if sharpen:
+        sharpen(model)
     save_checkpoint_file({'state_dict': model.state_dict()}, str(path))
     return str(path)
 
 
-def _export(config, options, folder, size=(128, 128)):
-    ckpt = _random_checkpoint(config, options, folder / 'random.pth')
+def _sharpen_roi_heads(model):
+    """He-normal weights for the RoI heads' layers except the box regression: as
+    initialised by the config, every RoI scores about 1 / (classes + 1) for every class
+    whatever its features, which would hide a wrong RoI pooling (and leave nothing
+    above score_thr); now scores and masks depend on the pooled features, while the
+    boxes stay near their proposals."""
+    with torch.no_grad():
+        for module in model.roi_head.modules():
+            if (isinstance(module, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.ConvTranspose2d))
+                    and module is not model.roi_head.bbox_head.fc_reg):
+                torch.nn.init.kaiming_normal_(module.weight)
+                if module.bias is not None:
+                    module.bias.normal_(0, 0.1)
+    return model
+
+
+def _export(config, options, folder, size=(128, 128), sharpen=None):
+    ckpt = _random_checkpoint(config, options, folder / 'random.pth', sharpen)
     model = build_model(config, ckpt, options)
     wrapper = wrap_for_export(model).eval()
     path = str(folder / 'model.onnx')
@@ -66,6 +95,14 @@ def retinanet(tmp_path_factory):
 def deeplabv3(tmp_path_factory):
     """DeepLabV3 from its config (random weights), exported at 128x128."""
     return _export(DEEPLABV3, DEEPLABV3_OPTIONS, tmp_path_factory.mktemp('deeplabv3'))
+
+
+@pytest.fixture(scope='module')
+def mask_rcnn(tmp_path_factory):
+    """Mask R-CNN from its config (random weights, sharpened RoI heads), exported at
+    128x128."""
+    return _export(MASK_RCNN, MASK_RCNN_OPTIONS, tmp_path_factory.mktemp('mask_rcnn'),
+                   sharpen=_sharpen_roi_heads)
 
 
 def _box_iou(a, b):
@@ -105,6 +142,30 @@ def test_retinanet_onnx_pads_with_zero_rows_and_keeps_the_nms(retinanet):
     iou = _box_iou(boxes, boxes)
     same = (lab[:, None] == lab[None]) & ~torch.eye(len(lab), dtype=torch.bool)
     assert iou[same].max().item() <= 0.5 + 1e-5
+
+
+def test_mask_rcnn_onnx_outputs_follow_mmdeploy(mask_rcnn):
+    model, session, _ = mask_rcnn
+    assert [o.name for o in session.get_outputs()] == ['dets', 'labels', 'masks']
+    dets, labels, masks = run_onnx(session, torch.randn(2, 3, 96, 160))
+    assert dets.shape == (2, 100, 5) and labels.shape == (2, 100)
+    assert masks.shape == (2, 100, 28, 28)  # the mask head's map of each box's class
+    assert masks.min() >= 0 and masks.max() <= 1 and masks.max() > 0.5
+    padding = dets[..., 4] == 0
+    assert (labels[padding] == -1).all() and (masks[padding] == 0).all()
+
+
+# 64x64: fewer than the RPN's 1000 proposals survive its NMS, so the graph's padding
+# proposals must score 0 in the second stage; 160x192: RoIs map to several levels.
+@pytest.mark.parametrize('size', [(64, 64), (128, 128), (160, 192)], ids=str)
+def test_mask_rcnn_onnx_matches_predict(mask_rcnn, size):
+    model, session, _ = mask_rcnn
+    (row,) = compare(model, wrap_for_export(model), session, [size], batch=2, top=100)
+    # all of PyTorch's (up to) 100 detections per image have their ONNX twin: same
+    # label, IoU > 0.99, score within 1e-3; their masks, pasted, equal pixel for pixel
+    assert row['expected'] >= 150  # both images: plenty of detections to compare
+    assert row['matched'] == row['expected'], row
+    assert row['mask_identical'] >= 0.999, row
 
 
 def test_deeplabv3_onnx_matches_predict_at_two_sizes(deeplabv3):
@@ -192,3 +253,39 @@ def test_export_tool_checks_a_whole_model(tmp_path, deeplabv3):
     identical = [float(line.split()[1].rstrip('%')) for line in out.stdout.splitlines()
                  if 'identical pixels' in line]
     assert len(identical) == 2 and min(identical) >= 99.9
+
+
+def test_onnx_predictor_gives_inference_detectors_mask_rcnn_results(mask_rcnn, toy_root,
+                                                                     tmp_path):
+    # The end-to-end ONNX path: the config's test pipeline (a 64x64 image resized to
+    # 800x800), onnxruntime, boxes and masks mapped back to the original image,
+    # against mmdet's own inference_detector on the PyTorch model; then the drawing.
+    import glob
+
+    import mmcv
+    from mmdet.apis import inference_detector
+    from mmengine.config import Config
+
+    from ghostnetv2_mm.deployment.runtime import OnnxPredictor
+    from ghostnetv2_mm.deployment.verify import pair_detections
+    model, _, ckpt = mask_rcnn
+    cfg = Config.fromfile(MASK_RCNN)
+    cfg.merge_from_dict(MASK_RCNN_OPTIONS)
+    image = sorted(glob.glob(os.path.join(toy_root, 'images', 'validation', '*')))[0]
+    predictor = OnnxPredictor(cfg, os.path.join(os.path.dirname(ckpt), 'model.onnx'))
+    got = predictor(image).pred_instances
+    model.cfg = cfg
+    ref = inference_detector(model, image).pred_instances
+    h, w = mmcv.imread(image).shape[:2]
+    assert got.masks.shape == (len(got), h, w) and len(got) == len(ref) > 50
+    # every PyTorch detection has its ONNX twin in original-image pixels, and the
+    # twins' masks (pasted at the original size) are the same pixels
+    dets = torch.cat([got.bboxes, got.scores[:, None]], dim=1).numpy()
+    expected = dict(bboxes=ref.bboxes, scores=ref.scores, labels=ref.labels)
+    partners, _ = pair_detections(expected, dets, got.labels.numpy())
+    assert min(partners) >= 0
+    identical = float((got.masks[partners] == ref.masks).float().mean())
+    assert identical >= 0.999
+    out = str(tmp_path / 'drawn.png')
+    predictor.draw(image, predictor(image), out)
+    assert mmcv.imread(out).shape[:2] == (h, w)

@@ -9,15 +9,16 @@ INT8 post-training quantisation.
 """
 from .export import (DEFAULT_OPSET, build_model, export_onnx, load_weights, onnx_session,
                      run_onnx, switch_to_deploy, wrap_for_export)
-from .nms import multiclass_nms
+from .nms import batched_nms
 from .quantize import quantize_int8, quantized_node_counts
 from .verify import compare, describe
 from .wrappers import (BackboneExport, ClassifierExport, DenseDetectorExport,
-                       SegmentorExport)
+                       SegmentorExport, TwoStageDetectorExport, paste_masks)
 
 __all__ = [
     'DEFAULT_OPSET', 'build_model', 'export_onnx', 'load_weights', 'onnx_session',
-    'run_onnx', 'switch_to_deploy', 'wrap_for_export', 'multiclass_nms',
+    'run_onnx', 'switch_to_deploy', 'wrap_for_export', 'batched_nms',
     'quantize_int8', 'quantized_node_counts', 'compare', 'describe', 'BackboneExport',
-    'ClassifierExport', 'DenseDetectorExport', 'SegmentorExport'
+    'ClassifierExport', 'DenseDetectorExport', 'SegmentorExport', 'TwoStageDetectorExport',
+    'paste_masks'
 ]

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from .wrappers import (BackboneExport, ClassifierExport, DenseDetectorExport,
-                       SegmentorExport)
+                       SegmentorExport, TwoStageDetectorExport)
 
 # The TorchScript exporter: its graph keeps every size symbolic (the wrappers read
 # them from the input), and its custom-op symbolics give the NonMaxSuppression node.
@@ -63,9 +63,7 @@ def _wrapper_of(model: nn.Module) -> nn.Module:
     if hasattr(model, 'bbox_head'):
         return DenseDetectorExport(model)
     if hasattr(model, 'roi_head'):
-        raise NotImplementedError(f'{kind}: two-stage detectors (Mask R-CNN) cannot be '
-                                  'exported yet; single-stage dense detectors (RetinaNet) '
-                                  'and segmentors can')
+        return TwoStageDetectorExport(model)
     if hasattr(model, 'decode_head'):
         return SegmentorExport(model)
     if hasattr(model, 'head') and hasattr(model, 'neck'):
@@ -73,7 +71,7 @@ def _wrapper_of(model: nn.Module) -> nn.Module:
     if hasattr(model, 'out_indices'):
         return BackboneExport(model)
     raise NotImplementedError(f'{kind}: no ONNX export wrapper for this model type '
-                              '(detectors with bbox_head, segmentors with decode_head, '
+                              '(detectors with bbox_head or rpn_head + roi_head, segmentors with decode_head, '
                               'classifiers, backbones)')
 
 

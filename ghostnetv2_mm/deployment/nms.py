@@ -1,10 +1,13 @@
-"""Multi-class non-maximum suppression that exports to ONNX's ``NonMaxSuppression``.
+"""Grouped non-maximum suppression that exports to ONNX's ``NonMaxSuppression``.
 
-Eagerly it runs torchvision's NMS per image and class; under ``torch.onnx.export``
-(TorchScript exporter) the same call becomes one ``NonMaxSuppression`` node, so the
-config's test-time NMS runs inside the exported graph. The surrounding code keeps
-the batch dimension and pads every image to ``max_per_img`` detections, which keeps
-all shapes static except the (hidden) number of NMS survivors.
+Eagerly it runs torchvision's NMS per image; under ``torch.onnx.export`` (TorchScript
+exporter) the same call becomes one ``NonMaxSuppression`` node, so the config's
+test-time NMS runs inside the exported graph. Groups (classes, or pyramid levels for
+an RPN) are kept apart the way mmcv's ``batched_nms`` keeps them apart, by moving
+each group past the largest coordinate, so the suppression sees the same float
+coordinates as the toolkits' ``predict``. The batch dimension stays and every image
+is padded to ``max_num`` rows, which keeps all shapes static except the (hidden)
+number of NMS survivors.
 """
 from typing import Tuple
 
@@ -43,44 +46,46 @@ class _NonMaxSuppression(torch.autograd.Function):
                     center_point_box_i=0)
 
 
-def multiclass_nms(boxes: Tensor, scores: Tensor, labels: Tensor, num_classes: int,
-                   iou_thr: float, score_thr: float,
-                   max_per_img: int) -> Tuple[Tensor, Tensor]:
-    """Class-aware NMS over per-image candidates, padded to ``max_per_img`` rows.
+def batched_nms(boxes: Tensor, scores: Tensor, groups: Tensor, iou_thr: float,
+                score_thr: float, max_num: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """NMS within groups over per-image candidates, the best ``max_num`` kept.
 
     Args:
         boxes (Tensor): (N, M, 4) candidate boxes, x1, y1, x2, y2.
-        scores (Tensor): (N, M) candidate scores; a candidate with score <=
-            ``score_thr`` is never kept (so 0 marks a discarded candidate when
-            ``score_thr >= 0``).
-        labels (Tensor): (N, M) candidate classes.
-        num_classes (int): Number of classes.
-        iou_thr (float): Boxes of one class overlapping more than this are suppressed.
+        scores (Tensor): (N, M) candidate scores; a candidate scoring <= ``score_thr``
+            is never kept (so, with ``score_thr >= 0``, a score of 0 discards one).
+        groups (Tensor): (N, M) integer group of each candidate (its class, or its
+            pyramid level); boxes of different groups never suppress each other.
+        iou_thr (float): Boxes of one group overlapping more than this are suppressed.
         score_thr (float): See ``scores``.
-        max_per_img (int): Rows per image of the outputs.
+        max_num (int): Rows per image of the outputs.
 
     Returns:
-        tuple: ``dets`` (N, max_per_img, 5: x1, y1, x2, y2, score), best first, and
-        ``labels`` (N, max_per_img). Rows past the last detection have score 0,
-        box 0 and label -1.
+        tuple: ``dets`` (N, max_num, 5: x1, y1, x2, y2, score), best first;
+        ``groups`` (N, max_num) of the kept boxes; ``index`` (N, max_num), the kept
+        candidates' positions in M. Rows past the last kept box have score 0, box 0,
+        group -1 and index 0.
     """
     n, m = scores.shape
-    classes = torch.arange(num_classes, device=labels.device).view(1, -1, 1)
-    class_scores = torch.where(labels.unsqueeze(1) == classes, scores.unsqueeze(1),
-                               torch.zeros_like(scores).unsqueeze(1))  # (N, C, M)
-    selected = _NonMaxSuppression.apply(boxes, class_scores, max_per_img, float(iou_thr),
-                                        float(score_thr))
-    b, c, i = selected[:, 0], selected[:, 1], selected[:, 2]
-    # Scatter the survivors' scores into an (N, C*M) table and take the best per image.
-    flat = (b * num_classes + c) * m + i
-    kept = torch.zeros_like(class_scores).reshape(-1)
-    kept = kept.scatter(0, flat, class_scores.reshape(-1).index_select(0, flat))
-    kept = torch.cat([kept.reshape(n, -1), scores.new_zeros(n, max_per_img)], dim=1)
-    top_scores, top = kept.topk(max_per_img, dim=1)
+    candidate = (scores > score_thr).unsqueeze(-1)
+    # mmcv's offset: (largest coordinate among the candidates + 1) x group, per image
+    largest = torch.where(candidate, boxes, torch.zeros_like(boxes)).reshape(n, -1)
+    largest = largest.max(dim=1, keepdim=True).values
+    shifted = boxes + (groups.to(boxes.dtype) * (largest + 1)).unsqueeze(-1)
+    selected = _NonMaxSuppression.apply(shifted, scores.unsqueeze(1), max_num,
+                                        float(iou_thr), float(score_thr))
+    # Scatter the survivors' scores into an (N, M) table and take the best per image
+    # (padded by max_num zeros, so that images with few survivors have max_num rows).
+    flat = selected[:, 0] * m + selected[:, 2]
+    kept = torch.zeros_like(scores).reshape(-1)
+    kept = kept.scatter(0, flat, scores.reshape(-1).index_select(0, flat))
+    kept = torch.cat([kept.reshape(n, m), scores.new_zeros(n, max_num)], dim=1)
+    top_scores, top = kept.topk(max_num, dim=1)
     valid = top_scores > 0
-    box_idx = torch.where(valid, top % m, torch.zeros_like(top))
-    top_boxes = torch.gather(boxes, 1, box_idx.unsqueeze(-1).expand(-1, -1, 4))
+    index = torch.where(valid, top, torch.zeros_like(top))
+    top_boxes = torch.gather(boxes, 1, index.unsqueeze(-1).expand(-1, -1, 4))
     top_boxes = top_boxes * valid.unsqueeze(-1).to(top_boxes.dtype)
-    top_labels = torch.where(valid, top // m, torch.full_like(top, -1))
+    top_groups = torch.where(valid, torch.gather(groups, 1, index),
+                             torch.full_like(index, -1))
     dets = torch.cat([top_boxes, top_scores.unsqueeze(-1)], dim=-1)
-    return dets, top_labels
+    return dets, top_groups, index

@@ -51,13 +51,13 @@ class OnnxPredictor:
         self.preprocessor = registry.MODELS.build(cfg.model.data_preprocessor)
         self.session = onnx_session(onnx_file, threads)
         outputs = [o.name for o in self.session.get_outputs()]
-        if outputs[:2] == ['dets', 'labels']:
+        if outputs in (['dets', 'labels'], ['dets', 'labels', 'masks']):
             self.task = 'detection'
         elif outputs == ['output']:
             self.task = 'segmentation'
         else:
             raise ValueError(f'{onnx_file}: outputs {outputs} are neither a detector\'s '
-                             "('dets', 'labels') nor a segmentor's ('output',)")
+                             "('dets', 'labels'[, 'masks']) nor a segmentor's ('output',)")
 
     def preprocess(self, image_path: str):
         """(batch (1, 3, H, W) float32, data sample with the image's metainfo)."""
@@ -76,8 +76,7 @@ class OnnxPredictor:
             return self._detections(outputs, sample)
         return self._segmentation(outputs, sample)
 
-    @staticmethod
-    def _detections(outputs, sample):
+    def _detections(self, outputs, sample):
         from mmengine.structures import InstanceData
         dets, labels = (torch.from_numpy(np.asarray(o))[0] for o in outputs[:2])
         real = dets[:, 4] > 0
@@ -85,10 +84,18 @@ class OnnxPredictor:
         scale_w, scale_h = sample.metainfo.get('scale_factor', (1.0, 1.0))
         boxes = dets[:, :4] / dets.new_tensor([scale_w, scale_h, scale_w, scale_h])
         h, w = sample.metainfo['ori_shape'][:2]
+        result = InstanceData(scores=dets[:, 4], labels=labels.long())
+        if len(outputs) > 2:
+            # Mask R-CNN: each box's map pasted into the original image, as mmdet's
+            # predict(rescale=True) pastes it (the rescaled box, then the threshold)
+            from .wrappers import paste_masks
+            threshold = self.cfg.model.test_cfg.rcnn.mask_thr_binary
+            masks = torch.from_numpy(np.asarray(outputs[2]))[0][real]
+            result.masks = paste_masks(masks, boxes, h, w, threshold)
         boxes[:, 0::2].clamp_(0, w)
         boxes[:, 1::2].clamp_(0, h)
-        sample.pred_instances = InstanceData(bboxes=boxes, scores=dets[:, 4],
-                                             labels=labels.long())
+        result.bboxes = boxes
+        sample.pred_instances = result
         return sample
 
     @staticmethod

@@ -11,7 +11,9 @@ from .export import run_onnx
 
 def torch_detections(detector: nn.Module, batch: torch.Tensor, top: int) -> List[Dict]:
     """``detector.predict`` on an already normalised, padded batch whose every image
-    fills the whole tensor (img_shape = the batch's H, W; no rescale)."""
+    fills the whole tensor (img_shape = the batch's H, W; no rescale): per image the
+    ``top`` best ``bboxes``, ``scores``, ``labels`` (and ``masks``, (K, H, W) bool,
+    for detectors with a mask head)."""
     from mmdet.structures import DetDataSample
     h, w = batch.shape[-2:]
     samples = [DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
@@ -24,57 +26,100 @@ def torch_detections(detector: nn.Module, batch: torch.Tensor, top: int) -> List
     for r in results:
         inst = r.pred_instances
         order = inst.scores.argsort(descending=True)[:top]
-        out.append(dict(bboxes=inst.bboxes[order], scores=inst.scores[order],
-                        labels=inst.labels[order]))
+        out.append({key: inst[key][order] for key in ('bboxes', 'scores', 'labels', 'masks')
+                    if key in inst})
     return out
+
+
+def pair_detections(expected: Dict, dets: np.ndarray, labels: np.ndarray,
+                    iou_thr: float = 0.99, score_tol: float = 1e-3) -> Tuple[List[int], float]:
+    """For each of the ``expected`` detections (dict of bboxes/scores/labels), the ONNX
+    row (of ``dets`` (K, 5), ``labels`` (K,)) that is its partner: same label, IoU >
+    ``iou_thr`` (or corners within 0.01 px) and a score within ``score_tol``; -1 where
+    none is. Also the largest score difference among the pairs."""
+    from torchvision.ops import box_iou
+    dets_t = torch.from_numpy(np.asarray(dets, dtype=np.float32))
+    labels_t = torch.from_numpy(np.asarray(labels)).long()
+    rows = torch.nonzero(dets_t[:, 4] > 0).flatten()
+    if len(expected['scores']) == 0 or len(rows) == 0:
+        return [-1] * len(expected['scores']), 0.0
+    ours = expected['bboxes'].float()
+    iou = box_iou(ours, dets_t[rows, :4])
+    # boxes clipped flat at the border have no IoU (0 / 0): equal corners pair them
+    corners = (ours[:, None] - dets_t[None, rows, :4]).abs().amax(-1)
+    iou = torch.where(corners < 1e-2, torch.ones_like(iou), iou)
+    score_diff = (expected['scores'].float()[:, None] - dets_t[None, rows, 4]).abs()
+    ok = ((iou > iou_thr) & (score_diff <= score_tol)
+          & (expected['labels'][:, None] == labels_t[None, rows]))
+    # among the candidates, the closest score (ties of equal boxes may swap ranks)
+    closeness = torch.where(ok, score_diff, torch.full_like(score_diff, float('inf')))
+    best = closeness.argmin(dim=1)
+    partners = [int(rows[b]) if ok[i, b] else -1 for i, b in enumerate(best.tolist())]
+    found = ok.any(dim=1)
+    worst = float(closeness.min(dim=1).values[found].max()) if found.any() else 0.0
+    return partners, worst
 
 
 def match_detections(expected: Dict, dets: np.ndarray, labels: np.ndarray,
                      iou_thr: float = 0.99, score_tol: float = 1e-3) -> Tuple[int, float]:
-    """How many of the ``expected`` detections (dict of bboxes/scores/labels) have a
-    partner among the ONNX rows (``dets`` (K, 5), ``labels`` (K,)) with the same label,
-    IoU > ``iou_thr`` and a score within ``score_tol``; and the largest score
-    difference among the matched ones."""
-    from torchvision.ops import box_iou
-    dets_t = torch.from_numpy(np.asarray(dets, dtype=np.float32))
-    labels_t = torch.from_numpy(np.asarray(labels)).long()
-    real = dets_t[:, 4] > 0
-    dets_t, labels_t = dets_t[real], labels_t[real]
-    if len(expected['scores']) == 0 or len(dets_t) == 0:
-        return 0, 0.0
-    iou = box_iou(expected['bboxes'].float(), dets_t[:, :4])
-    score_diff = (expected['scores'].float()[:, None] - dets_t[None, :, 4]).abs()
-    ok = ((iou > iou_thr) & (score_diff <= score_tol)
-          & (expected['labels'][:, None] == labels_t[None]))
-    matched = ok.any(dim=1)
-    worst = float(torch.where(ok, score_diff, torch.full_like(score_diff, -1.0))
-                  .max(dim=1).values[matched].max()) if matched.any() else 0.0
-    return int(matched.sum()), worst
+    """How many of the ``expected`` detections have an ONNX partner
+    (``pair_detections``), and the largest score difference among the pairs."""
+    partners, worst = pair_detections(expected, dets, labels, iou_thr, score_tol)
+    return sum(p >= 0 for p in partners), worst
+
+
+def mask_agreement(expected: Dict, partners: Sequence[int], boxes: np.ndarray,
+                   masks: np.ndarray, threshold: float) -> Tuple[int, int]:
+    """Equal pixels and all pixels between PyTorch's masks and the partners' ONNX masks
+    (pasted into their ONNX boxes and thresholded as ``FCNMaskHead`` does)."""
+    from .wrappers import paste_masks
+    pairs = [(i, p) for i, p in enumerate(partners) if p >= 0]
+    if not pairs:
+        return 0, 0
+    ref = expected['masks'][[i for i, _ in pairs]]
+    rows = [p for _, p in pairs]
+    pasted = paste_masks(torch.from_numpy(np.asarray(masks)[rows]),
+                         torch.from_numpy(np.asarray(boxes)[rows, :4]),
+                         ref.shape[-2], ref.shape[-1], threshold)
+    return int((pasted == ref).sum()), ref.numel()
 
 
 def compare(model: nn.Module, wrapper: nn.Module, session, sizes: Sequence[Tuple[int, int]],
             batch: int = 1, top: int = 20, seed: int = 0) -> List[Dict]:
     """One line of figures per input size; each entry has ``size``, ``ok`` and the
     measured agreement: detectors ``matched``/``expected`` of the ``top`` best
-    detections (IoU > 0.99, same label, score within 1e-3) and ``max_score_diff``;
+    detections (IoU > 0.99, same label, score within 1e-3), ``max_score_diff``,
+    ``onnx_rows`` and, with masks, ``mask_identical`` (equal pixels of the pairs'
+    pasted masks, ok at >= 0.999);
     segmentors ``identical`` (fraction of equal pixels, ok at >= 0.999); others
     ``max_abs_diff`` (ok below 1e-4)."""
-    from .wrappers import DenseDetectorExport, SegmentorExport
+    from .wrappers import DenseDetectorExport, SegmentorExport, TwoStageDetectorExport
     gen = torch.Generator().manual_seed(seed)
     rows = []
     for h, w in sizes:
         x = torch.randn(batch, 3, h, w, generator=gen)
         got = run_onnx(session, x)
         row = dict(size=(h, w))
-        if isinstance(wrapper, DenseDetectorExport):
+        if isinstance(wrapper, (DenseDetectorExport, TwoStageDetectorExport)):
             expected = torch_detections(model, x, top)
-            matched = total = 0
+            matched = total = same_pixels = all_pixels = onnx_rows = 0
             worst = 0.0
             for i, exp in enumerate(expected):
-                m, d = match_detections(exp, got[0][i], got[1][i])
-                matched, total, worst = matched + m, total + len(exp['scores']), max(worst, d)
+                onnx_rows += int((got[0][i][:, 4] > 0).sum())
+                partners, d = pair_detections(exp, got[0][i], got[1][i])
+                matched += sum(p >= 0 for p in partners)
+                total, worst = total + len(exp['scores']), max(worst, d)
+                if 'masks' in exp:
+                    threshold = wrapper.detector.roi_head.test_cfg['mask_thr_binary']
+                    same, pixels = mask_agreement(exp, partners, got[0][i], got[2][i],
+                                                  threshold)
+                    same_pixels, all_pixels = same_pixels + same, all_pixels + pixels
+            # (nothing detected by PyTorch: the ONNX file must detect nothing either)
             row.update(matched=matched, expected=total, max_score_diff=worst,
-                       ok=matched == total)
+                       onnx_rows=onnx_rows, ok=matched == total and (total or not onnx_rows))
+            if all_pixels:
+                row.update(mask_identical=same_pixels / all_pixels)
+                row['ok'] = row['ok'] and row['mask_identical'] >= 0.999
         elif isinstance(wrapper, SegmentorExport):
             with torch.no_grad():
                 results = model.predict(x)
@@ -97,10 +142,15 @@ def compare(model: nn.Module, wrapper: nn.Module, session, sizes: Sequence[Tuple
 def describe(row: Dict) -> str:
     """One printable line for a ``compare`` row."""
     h, w = row['size']
-    if 'matched' in row:
+    if 'matched' in row and row['expected'] == 0:
+        what = (f"PyTorch detected nothing, onnxruntime {row['onnx_rows']} boxes (random "
+                'inputs: check with a trained checkpoint or more sizes)')
+    elif 'matched' in row:
         what = (f"{row['matched']}/{row['expected']} top detections matched (IoU > 0.99, "
                 f"same label, score within 1e-3; max score diff "
                 f"{row['max_score_diff']:.2e})")
+        if 'mask_identical' in row:
+            what += f"; masks of the pairs {100 * row['mask_identical']:.3f}% identical pixels"
     elif 'identical' in row:
         what = f"{100 * row['identical']:.3f}% identical pixels"
     else:

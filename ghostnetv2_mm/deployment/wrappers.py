@@ -6,14 +6,16 @@ files reads these:
 * input ``input``: the normalised, padded batch (N, 3, H, W), float32;
 * detectors: ``dets`` (N, K, 5: x1, y1, x2, y2, score; best first, in input pixels,
   clipped to the input) and ``labels`` (N, K), K = the config's ``max_per_img``
-  (rows past the last detection: score 0, label -1);
+  (rows past the last detection: score 0, label -1); Mask R-CNN adds ``masks``
+  (N, K, 28, 28), each detection's mask-head map for its class (probabilities, to
+  paste into the box);
 * segmentors: ``output`` (N, 1, H, W) int64 class indices at the input resolution.
 
 Every size is read from the input tensor, never from Python numbers, so a graph
 traced at one size holds at every size (``torch.onnx.operators.shape_as_tensor``,
 sizes under tracing). The post-processing repeats the toolkits' own ``predict``
-(RetinaNet: ``BaseDenseHead._predict_by_feat_single`` and ``_bbox_post_process``;
-mmseg: ``EncoderDecoder.inference`` in whole mode and ``postprocess_result``) in
+(RetinaNet and the RPN: ``_predict_by_feat_single`` and ``_bbox_post_process``;
+Mask R-CNN: ``StandardRoIHead.predict_bbox`` / ``predict_mask``; mmseg: ``EncoderDecoder.inference`` in whole mode and ``postprocess_result``) in
 batched, traceable form; ``verify.py`` compares the two.
 """
 import math
@@ -25,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.onnx.operators import shape_as_tensor
 
-from .nms import multiclass_nms
+from .nms import batched_nms
 
 
 def _clamp_max(value, limit: int):
@@ -80,70 +82,218 @@ def _input_limits(x: Tensor) -> Tensor:
     return torch.cat([hw.flip(0), hw.flip(0)])
 
 
+def _check_dense_head(head, what: str) -> None:
+    """Refuse dense heads whose post-processing the export does not repeat."""
+    from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
+    from mmdet.models.task_modules.prior_generators import AnchorGenerator
+    problems = []
+    if not isinstance(getattr(head, 'prior_generator', None), AnchorGenerator):
+        problems.append('priors from an AnchorGenerator')
+    if not isinstance(getattr(head, 'bbox_coder', None), DeltaXYWHBBoxCoder):
+        problems.append('a DeltaXYWHBBoxCoder')
+    if not getattr(head, 'use_sigmoid_cls', False):
+        problems.append('sigmoid classification')
+    cfg = head.test_cfg
+    if cfg is None or cfg.get('nms', {}).get('type', 'nms') != 'nms':
+        problems.append("test_cfg.nms.type='nms'")
+    if problems:
+        raise NotImplementedError(
+            f'{type(head).__name__}: ONNX export supports {what} with '
+            + ', '.join(problems) + '; this head differs')
+    if cfg.get('score_thr', 0) < 0:
+        raise ValueError(f"test_cfg.score_thr={cfg['score_thr']}: must be >= 0")
+
+
+def dense_candidates(head, cls_scores: Sequence[Tensor], bbox_preds: Sequence[Tensor],
+                     input: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """A dense head's candidates before NMS, as its ``predict_by_feat`` picks them:
+    per level the ``nms_pre`` best (anchor, class) pairs, their boxes decoded and
+    clipped to the input, and candidates not wider and taller than ``min_bbox_size``
+    scored 0. Returns (N, M, ...) ``boxes``, ``scores``, ``labels`` and ``levels``."""
+    cfg = head.test_cfg
+    nms_pre, min_size = cfg.get('nms_pre', -1), cfg.get('min_bbox_size', -1)
+    n, c = input.shape[0], head.cls_out_channels
+    boxes, scores, labels, levels = [], [], [], []
+    for level, (cls, reg) in enumerate(zip(cls_scores, bbox_preds)):
+        score = cls.permute(0, 2, 3, 1).reshape(n, -1, c).sigmoid()
+        delta = reg.permute(0, 2, 3, 1).reshape(n, -1, 4)
+        anchors = anchor_grid(head.prior_generator.base_anchors[level].to(input),
+                              head.prior_generator.strides[level], cls)
+        flat = score.reshape(n, -1)
+        k = flat.shape[1] if nms_pre <= 0 else _clamp_max(flat.shape[1], nms_pre)
+        top_scores, top = flat.topk(k, dim=1)
+        anchor_idx = top // c
+        boxes.append(decode_deltas(
+            anchors.index_select(0, anchor_idx.reshape(-1)).reshape(n, -1, 4),
+            torch.gather(delta, 1, anchor_idx.unsqueeze(-1).expand(-1, -1, 4)),
+            head.bbox_coder, _input_limits(input)))
+        scores.append(top_scores)
+        labels.append(top % c)
+        levels.append(torch.full_like(top, level))
+    boxes, scores, labels, levels = (torch.cat(t, dim=1)
+                                     for t in (boxes, scores, labels, levels))
+    if min_size >= 0:
+        wh = boxes[..., 2:] - boxes[..., :2]
+        scores = torch.where((wh > min_size).all(dim=-1), scores, torch.zeros_like(scores))
+    return boxes, scores, labels, levels
+
+
 class DenseDetectorExport(nn.Module):
     """A single-stage anchor-based mmdet detector (RetinaNet) with its test-time
-    post-processing: per level the ``nms_pre`` best (anchor, class) pairs scoring above
-    ``score_thr``, box decoding, the ``min_bbox_size`` filter, class-aware NMS and the
+    post-processing: ``dense_candidates``, class-aware NMS above ``score_thr`` and the
     ``max_per_img`` best."""
 
     output_names = ('dets', 'labels')
 
     def __init__(self, detector: nn.Module):
         super().__init__()
-        from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
-        from mmdet.models.task_modules.prior_generators import AnchorGenerator
-        head = detector.bbox_head
-        problems = []
-        if not isinstance(getattr(head, 'prior_generator', None), AnchorGenerator):
-            problems.append('priors from an AnchorGenerator')
-        if not isinstance(getattr(head, 'bbox_coder', None), DeltaXYWHBBoxCoder):
-            problems.append('a DeltaXYWHBBoxCoder')
-        if not getattr(head, 'use_sigmoid_cls', False):
-            problems.append('sigmoid classification')
-        cfg = head.test_cfg
-        if cfg is None or cfg.get('nms', {}).get('type', 'nms') != 'nms':
-            problems.append("test_cfg.nms.type='nms'")
-        if problems:
-            raise NotImplementedError(
-                f'{type(head).__name__}: ONNX export supports dense heads with '
-                + ', '.join(problems) + ' (as RetinaNet has); this head differs')
-        if cfg.get('score_thr', 0) < 0:
-            raise ValueError(f"test_cfg.score_thr={cfg['score_thr']}: must be >= 0")
+        _check_dense_head(detector.bbox_head, 'dense heads (as RetinaNet has)')
         self.detector = detector
-        self.nms_pre = cfg.get('nms_pre', -1)
+        cfg = detector.bbox_head.test_cfg
         self.score_thr = cfg.get('score_thr', 0)
-        self.min_bbox_size = cfg.get('min_bbox_size', -1)
         self.iou_thr = cfg['nms']['iou_threshold']
         self.max_per_img = cfg['max_per_img']
-        self.num_classes = head.cls_out_channels
 
     def forward(self, input: Tensor) -> Tuple[Tensor, Tensor]:
         head = self.detector.bbox_head
         cls_scores, bbox_preds = head(self.detector.extract_feat(input))
-        n, c = input.shape[0], self.num_classes
-        boxes, scores, labels = [], [], []
-        for level, (cls, reg) in enumerate(zip(cls_scores, bbox_preds)):
-            score = cls.permute(0, 2, 3, 1).reshape(n, -1, c).sigmoid()
-            delta = reg.permute(0, 2, 3, 1).reshape(n, -1, 4)
-            anchors = anchor_grid(head.prior_generator.base_anchors[level].to(input),
-                                  head.prior_generator.strides[level], cls)
-            flat = score.reshape(n, -1)
-            k = flat.shape[1] if self.nms_pre < 0 else _clamp_max(flat.shape[1], self.nms_pre)
-            top_scores, top = flat.topk(k, dim=1)
-            anchor_idx = top // c
-            boxes.append(decode_deltas(
-                anchors.index_select(0, anchor_idx.reshape(-1)).reshape(n, -1, 4),
-                torch.gather(delta, 1, anchor_idx.unsqueeze(-1).expand(-1, -1, 4)),
-                head.bbox_coder, _input_limits(input)))
-            scores.append(top_scores)
-            labels.append(top % c)
-        boxes, scores, labels = (torch.cat(t, dim=1) for t in (boxes, scores, labels))
-        if self.min_bbox_size >= 0:
-            wh = boxes[..., 2:] - boxes[..., :2]
-            big = (wh > self.min_bbox_size).all(dim=-1)
-            scores = torch.where(big, scores, torch.zeros_like(scores))
-        return multiclass_nms(boxes, scores, labels, c, self.iou_thr, self.score_thr,
-                              self.max_per_img)
+        boxes, scores, labels, _ = dense_candidates(head, cls_scores, bbox_preds, input)
+        dets, labels, _ = batched_nms(boxes, scores, labels, self.iou_thr, self.score_thr,
+                                      self.max_per_img)
+        return dets, labels
+
+
+def roi_features(extractor, feats: Sequence[Tensor], rois: Tensor) -> Tensor:
+    """mmdet's ``SingleRoIExtractor`` on (R, 5) ``rois`` (batch index, x1, y1, x2, y2):
+    each RoI pooled (torchvision's RoIAlign, exported as ONNX ``RoiAlign``) from the
+    level its size maps to, ``floor(log2(sqrt(w * h) / finest_scale + 1e-6))``
+    clamped to the levels there are. Every level pools every RoI and the mapping
+    picks one, which keeps the graph free of data-dependent shapes."""
+    from torchvision.ops import roi_align
+    layers = extractor.roi_layers
+    scale = ((rois[:, 3] - rois[:, 1]) * (rois[:, 4] - rois[:, 2])).sqrt()
+    level = torch.floor(torch.log2(scale / extractor.finest_scale + 1e-6))
+    level = level.clamp(min=0, max=len(layers) - 1).view(-1, 1, 1, 1)
+    out = None
+    for i, layer in enumerate(layers):
+        pooled = roi_align(feats[i], rois, layer.output_size, layer.spatial_scale,
+                           layer.sampling_ratio, layer.aligned)
+        out = pooled if out is None else torch.where(level == i, pooled, out)
+    return out
+
+
+def _batch_rois(boxes: Tensor) -> Tensor:
+    """(N, K, 4) boxes as (N * K, 5) RoIs with their image index first."""
+    n, k = boxes.shape[:2]
+    image = torch.arange(n, device=boxes.device).to(boxes.dtype).view(-1, 1, 1)
+    return torch.cat([image.expand(-1, k, 1), boxes], dim=-1).reshape(-1, 5)
+
+
+class TwoStageDetectorExport(nn.Module):
+    """An mmdet two-stage detector (Faster / Mask R-CNN: RPN, ``StandardRoIHead``)
+    with its test-time post-processing:
+
+    1. RPN proposals: ``dense_candidates`` of the RPN head, NMS within each pyramid
+       level (``test_cfg.rpn``), the ``max_per_img`` best;
+    2. boxes: RoI features of the proposals, the bbox head's softmax scores and
+       per-class boxes, class-aware NMS above ``score_thr`` (``test_cfg.rcnn``);
+    3. masks (when the model has a mask head): RoI features of the detected boxes,
+       the mask head's ``mask_size`` map of each box's class after the sigmoid.
+
+    Outputs ``dets``, ``labels`` and ``masks`` (N, K, 28, 28 for Mask R-CNN), as
+    mmdeploy's: a mask is pasted into its box and thresholded at
+    ``mask_thr_binary`` outside the graph (``paste_masks``). Proposals the RPN padding
+    adds (fewer than ``max_per_img`` survive) score 0 in the second stage.
+    """
+
+    def __init__(self, detector: nn.Module):
+        super().__init__()
+        _check_dense_head(detector.rpn_head, 'RPN heads (as Faster / Mask R-CNN have)')
+        roi_head = detector.roi_head
+        problems = []
+        if type(roi_head).__name__ != 'StandardRoIHead':
+            problems.append('a StandardRoIHead')
+        extractors = [roi_head.bbox_roi_extractor]
+        if roi_head.with_mask:
+            extractors.append(roi_head.mask_roi_extractor)
+            if roi_head.mask_head.class_agnostic:
+                problems.append('class-specific masks')
+        for extractor in extractors:
+            if (type(extractor).__name__ != 'SingleRoIExtractor'
+                    or any(type(layer).__name__ != 'RoIAlign' or not layer.aligned
+                           or layer.pool_mode != 'avg' for layer in extractor.roi_layers)):
+                problems.append('SingleRoIExtractors of aligned average RoIAlign')
+                break
+        bbox_head = roi_head.bbox_head
+        if bbox_head.reg_class_agnostic or bbox_head.custom_cls_channels:
+            problems.append('a bbox head with class-specific boxes and softmax scores')
+        if roi_head.test_cfg.get('nms', {}).get('type', 'nms') != 'nms':
+            problems.append("test_cfg.rcnn.nms.type='nms'")
+        if problems:
+            raise NotImplementedError(
+                f'{type(detector).__name__}: ONNX export supports two-stage detectors with '
+                + ', '.join(problems) + '; this one differs')
+        self.detector = detector
+        self.output_names = ('dets', 'labels', 'masks') if roi_head.with_mask else (
+            'dets', 'labels')
+
+    def proposals(self, feats: Sequence[Tensor], input: Tensor) -> Tensor:
+        """(N, P, 5) RPN proposals with scores, P = ``test_cfg.rpn.max_per_img``."""
+        head = self.detector.rpn_head
+        cls_scores, bbox_preds = head(feats)
+        boxes, scores, _, levels = dense_candidates(head, cls_scores, bbox_preds, input)
+        cfg = head.test_cfg
+        dets, _, _ = batched_nms(boxes, scores, levels, cfg['nms']['iou_threshold'],
+                                 cfg.get('score_thr', 0), cfg['max_per_img'])
+        return dets
+
+    def forward(self, input: Tensor) -> Tuple[Tensor, ...]:
+        roi_head = self.detector.roi_head
+        cfg = roi_head.test_cfg
+        feats = self.detector.extract_feat(input)
+        proposals = self.proposals(feats, input)
+        n, p = proposals.shape[:2]
+        bbox_feats = roi_features(roi_head.bbox_roi_extractor,
+                                  feats[:roi_head.bbox_roi_extractor.num_inputs],
+                                  _batch_rois(proposals[..., :4]))
+        cls_score, bbox_pred = roi_head.bbox_head(bbox_feats)
+        num_classes = roi_head.bbox_head.num_classes
+        # softmax over classes and background (last), padding proposals scored 0
+        scores = F.softmax(cls_score, dim=-1)[:, :num_classes].reshape(n, p, num_classes)
+        scores = scores * (proposals[..., 4:] > 0).to(scores.dtype)
+        boxes = decode_deltas(proposals[..., None, :4],
+                              bbox_pred.reshape(n, p, num_classes, 4),
+                              roi_head.bbox_head.bbox_coder, _input_limits(input))
+        classes = torch.arange(num_classes, device=input.device).expand(n, p, num_classes)
+        dets, labels, _ = batched_nms(boxes.reshape(n, -1, 4), scores.reshape(n, -1),
+                                      classes.reshape(n, -1), cfg['nms']['iou_threshold'],
+                                      cfg['score_thr'], cfg['max_per_img'])
+        if not roi_head.with_mask:
+            return dets, labels
+        k = dets.shape[1]
+        mask_feats = roi_features(roi_head.mask_roi_extractor,
+                                  feats[:roi_head.mask_roi_extractor.num_inputs],
+                                  _batch_rois(dets[..., :4]))
+        mask_pred = roi_head.mask_head(mask_feats)  # (N * K, classes, S, S)
+        size = mask_pred.shape[-2:]
+        index = labels.clamp(min=0).reshape(-1, 1, 1, 1).expand(-1, 1, *size)
+        masks = torch.gather(mask_pred, 1, index).sigmoid().reshape(n, k, *size)
+        masks = masks * (labels >= 0).to(masks.dtype)[..., None, None]
+        return dets, labels, masks
+
+
+def paste_masks(masks: Tensor, boxes: Tensor, height: int, width: int,
+                threshold: float) -> Tensor:
+    """(K, S, S) mask probabilities pasted into their (K, 4) boxes on a (height, width)
+    canvas and thresholded, (K, H, W) bool: ``FCNMaskHead``'s own pasting as it runs
+    on the CPU (only the region around the boxes is sampled, the rest stays empty)."""
+    from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
+    canvas = masks.new_zeros((len(masks), height, width), dtype=torch.bool)
+    if len(masks) == 0:
+        return canvas
+    pasted, region = _do_paste_mask(masks[:, None], boxes, height, width, skip_empty=True)
+    canvas[(slice(None), ) + region] = pasted >= threshold
+    return canvas
 
 
 class SegmentorExport(nn.Module):

@@ -14,6 +14,8 @@ DEPLOY = 'ghostnetv2_mm/models/deploy.py'
 UTILS = 'ghostnetv2_mm/models/utils.py'
 LAYOUTS = 'ghostnetv2_mm/checkpoint/layouts.py'
 ADAPTER = 'ghostnetv2_mm/checkpoint/adapter.py'
+WRAPPERS = 'ghostnetv2_mm/deployment/wrappers.py'
+NMS = 'ghostnetv2_mm/deployment/nms.py'
 
 # timm's ghostnetv2_100 (the reference's numerics and key names) against ours,
 # every stage and the logits, on a non-square 256x320 input.
@@ -23,6 +25,7 @@ DEPLOY_EQUALS_EVAL = ['tests/test_deploy.py::test_deploy_equals_eval[1.0x]']
 T_BACKBONE = 'tests/test_backbone.py::'
 T_CHECKPOINT = 'tests/test_checkpoint.py::'
 T_TARGETS = 'tests/test_mutation_targets.py::'
+MASK_RCNN_ONNX = ['tests/test_onnx_export.py::test_mask_rcnn_onnx_matches_predict']
 
 
 MUTANTS = [
@@ -214,4 +217,26 @@ MUTANTS = [
          new='            return out',
          why='a folded conv forgets its ReLU',
          tests=DEPLOY_EQUALS_EVAL),
+    # ------------------------------------------------------------ whole-model ONNX
+    dict(name='onnx-roi-level-coarser', file=WRAPPERS,
+         old='level = torch.floor(torch.log2(scale / extractor.finest_scale + 1e-6))',
+         new='level = torch.floor(torch.log2(scale / extractor.finest_scale / 2 + 1e-6))',
+         why='the exported graph pools RoIs from a finer pyramid level than mmdet',
+         tests=MASK_RCNN_ONNX),
+    dict(name='onnx-rcnn-keeps-padding-proposals', file=WRAPPERS,
+         old='scores = scores * (proposals[..., 4:] > 0).to(scores.dtype)',
+         new='scores = scores * 1',
+         why='padding rows of the RPN output become detections in the second stage',
+         tests=MASK_RCNN_ONNX),
+    dict(name='onnx-mask-of-class-0', file=WRAPPERS,
+         old='index = labels.clamp(min=0).reshape(-1, 1, 1, 1)',
+         new='index = labels.clamp(min=0, max=0).reshape(-1, 1, 1, 1)',
+         why="every detection gets the mask of class 0 instead of its own class's",
+         tests=MASK_RCNN_ONNX),
+    dict(name='onnx-nms-across-groups', file=NMS,
+         old='shifted = boxes + (groups.to(boxes.dtype) * (largest + 1)).unsqueeze(-1)',
+         new='shifted = boxes',
+         why='boxes of different classes (RPN: levels) suppress each other',
+         tests=MASK_RCNN_ONNX
+         + ['tests/test_onnx_export.py::test_retinanet_onnx_matches_predict_at_two_sizes']),
 ]
