@@ -71,8 +71,8 @@ def _wrapper_of(model: nn.Module) -> nn.Module:
     if hasattr(model, 'out_indices'):
         return BackboneExport(model)
     raise NotImplementedError(f'{kind}: no ONNX export wrapper for this model type '
-                              '(detectors with bbox_head or rpn_head + roi_head, segmentors with decode_head, '
-                              'classifiers, backbones)')
+                              '(detectors with bbox_head or rpn_head + roi_head, '
+                              'segmentors with decode_head, classifiers, backbones)')
 
 
 def export_onnx(wrapper: nn.Module, path: str, size: Tuple[int, int] = (224, 224),

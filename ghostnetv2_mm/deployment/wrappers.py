@@ -15,8 +15,9 @@ Every size is read from the input tensor, never from Python numbers, so a graph
 traced at one size holds at every size (``torch.onnx.operators.shape_as_tensor``,
 sizes under tracing). The post-processing repeats the toolkits' own ``predict``
 (RetinaNet and the RPN: ``_predict_by_feat_single`` and ``_bbox_post_process``;
-Mask R-CNN: ``StandardRoIHead.predict_bbox`` / ``predict_mask``; mmseg: ``EncoderDecoder.inference`` in whole mode and ``postprocess_result``) in
-batched, traceable form; ``verify.py`` compares the two.
+Mask R-CNN: ``StandardRoIHead.predict_bbox`` and ``predict_mask``; mmseg:
+``EncoderDecoder.inference`` in whole mode and ``postprocess_result``) in batched,
+traceable form; ``verify.py`` compares the two.
 """
 import math
 from typing import List, Sequence, Tuple
