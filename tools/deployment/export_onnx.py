@@ -13,7 +13,8 @@ ONNX, then check the file with onnxruntime against PyTorch at two input sizes.
 
 The graph is the deploy (BatchNorm-folded) model with dynamic batch, height and width;
 input ``input`` is the normalised, padded batch. Detectors output ``dets`` (N, K, 5)
-and ``labels`` (N, K) with the config's test-time NMS inside the graph; segmentors
+and ``labels`` (N, K) with the config's test-time NMS inside the graph (Mask R-CNN
+adds ``masks`` (N, K, 28, 28), each box's mask-head map of its class); segmentors
 ``output`` (N, 1, H, W) class indices; see ``ghostnetv2_mm/deployment/wrappers.py``.
 The check compares onnxruntime with the PyTorch model's ``predict`` on random inputs
 of each ``--check-sizes`` size and exits non-zero on a mismatch. Without

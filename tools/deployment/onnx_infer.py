@@ -5,7 +5,8 @@
         work_dirs/retinanet.onnx demo.jpg --out-file work_dirs/demo_onnx.jpg
 
 The config's test pipeline (resize) and data preprocessor (normalise, pad) prepare the
-input exactly as for the PyTorch model; boxes are mapped back to the original image and
+input exactly as for the PyTorch model; boxes are mapped back to the original image,
+Mask R-CNN's masks pasted into them there (mmdet's pasting and mask_thr_binary) and
 label maps resized to it (nearest); the toolkit's visualiser (DetLocalVisualizer /
 SegLocalVisualizer) draws the result. Needs onnxruntime, not mmdeploy.
 """
@@ -45,9 +46,10 @@ def main(argv=None) -> int:
         inst = sample.pred_instances
         shown = int((inst.scores >= args.score_thr).sum())
         print(f'{len(inst.scores)} detections, {shown} with score >= {args.score_thr}')
-        for box, score, label in list(zip(inst.bboxes, inst.scores, inst.labels))[:shown]:
-            print(f'  label {int(label)} score {float(score):.3f} box '
-                  + ' '.join(f'{float(v):.1f}' for v in box))
+        for i in range(shown):
+            mask = (f' mask {int(inst.masks[i].sum())} px' if 'masks' in inst else '')
+            print(f'  label {int(inst.labels[i])} score {float(inst.scores[i]):.3f} box '
+                  + ' '.join(f'{float(v):.1f}' for v in inst.bboxes[i]) + mask)
     else:
         import torch
         classes, counts = torch.unique(sample.pred_sem_seg.data, return_counts=True)
