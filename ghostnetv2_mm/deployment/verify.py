@@ -9,19 +9,23 @@ import torch.nn as nn
 from .export import run_onnx
 
 
-def torch_detections(detector: nn.Module, batch: torch.Tensor, top: int) -> List[Dict]:
-    """``detector.predict`` on an already normalised, padded batch whose every image
-    fills the whole tensor (img_shape = the batch's H, W; no rescale): per image the
-    ``top`` best ``bboxes``, ``scores``, ``labels`` (and ``masks``, (K, H, W) bool,
-    for detectors with a mask head)."""
+def whole_batch_samples(batch: torch.Tensor) -> List:
+    """mmdet data samples for an already normalised, padded batch whose every image
+    fills the whole tensor (img_shape = the batch's H, W; nothing to rescale)."""
     from mmdet.structures import DetDataSample
     h, w = batch.shape[-2:]
-    samples = [DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
-                                           pad_shape=(h, w), scale_factor=(1.0, 1.0),
-                                           batch_input_shape=(h, w)))
-               for _ in range(batch.shape[0])]
+    return [DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
+                                        pad_shape=(h, w), scale_factor=(1.0, 1.0),
+                                        batch_input_shape=(h, w)))
+            for _ in range(batch.shape[0])]
+
+
+def torch_detections(detector: nn.Module, batch: torch.Tensor, top: int) -> List[Dict]:
+    """``detector.predict`` on ``whole_batch_samples`` (no rescale): per image the
+    ``top`` best ``bboxes``, ``scores``, ``labels`` (and ``masks``, (K, H, W) bool,
+    for detectors with a mask head)."""
     with torch.no_grad():
-        results = detector.predict(batch, samples, rescale=False)
+        results = detector.predict(batch, whole_batch_samples(batch), rescale=False)
     out = []
     for r in results:
         inst = r.pred_instances

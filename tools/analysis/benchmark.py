@@ -246,21 +246,16 @@ def parse_config_spec(text: str) -> Tuple[str, Tuple[int, int]]:
 def predict_runner(model: nn.Module, device, amp: bool, amp_dtype) -> Backend:
     """The model's own ``predict`` (what a PyTorch user runs: network and the
     toolkit's post-processing) on a batch that fills the input tensor."""
+    from ghostnetv2_mm.deployment.verify import whole_batch_samples
     model = model.to(device)
-    is_detector = hasattr(model, 'bbox_head')
+    is_detector = hasattr(model, 'bbox_head') or hasattr(model, 'roi_head')
 
     def run(x):
         with torch.inference_mode(), torch.autocast(device.type, dtype=amp_dtype,
                                                     enabled=amp):
             if not is_detector:
                 return model.predict(x)
-            from mmdet.structures import DetDataSample
-            h, w = x.shape[-2:]
-            samples = [DetDataSample(metainfo=dict(
-                img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
-                batch_input_shape=(h, w), scale_factor=(1.0, 1.0)))
-                for _ in range(x.shape[0])]
-            return model.predict(x, samples, rescale=False)
+            return model.predict(x, whole_batch_samples(x), rescale=False)
     return Backend(run, 'pytorch predict', model)
 
 
