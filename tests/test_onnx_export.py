@@ -289,3 +289,31 @@ def test_onnx_predictor_gives_inference_detectors_mask_rcnn_results(mask_rcnn, t
     out = str(tmp_path / 'drawn.png')
     predictor.draw(image, predictor(image), out)
     assert mmcv.imread(out).shape[:2] == (h, w)
+
+
+def test_export_tool_checks_a_detector_on_images(tmp_path, mask_rcnn, toy_root):
+    # random inputs would not do for a trained detector (nothing found in noise): the
+    # tool checks on images prepared by the config's test pipeline
+    _, _, ckpt = mask_rcnn
+    options = [f'{k}={v}' for k, v in MASK_RCNN_OPTIONS.items()]
+    images = [os.path.join(toy_root, 'images', split) for split in ('training', 'validation')]
+    out = subprocess.run(
+        [sys.executable, 'tools/deployment/export_onnx.py', '--config', MASK_RCNN,
+         '--checkpoint', ckpt, '--out', str(tmp_path / 'm.onnx'), '--export-size', '96',
+         '--check-images', *images, '--cfg-options', *options],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    summary = next(line for line in out.stdout.splitlines() if line.startswith('all '))
+    assert summary.startswith('all 6 inputs:')
+    matched, expected = map(int, summary.split()[3].split('/'))
+    assert matched == expected >= 6 * 20  # the top 20 of each image
+    assert float(summary.split()[-2].rstrip('%')) >= 99.9  # masks identical
+
+
+def test_export_tool_names_a_missing_check_image(tmp_path):
+    out = subprocess.run(
+        [sys.executable, 'tools/deployment/export_onnx.py', '--config', MASK_RCNN,
+         '--out', str(tmp_path / 'm.onnx'), '--check-images', str(tmp_path / 'nope.jpg')],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2
+    assert f"--check-images '{tmp_path / 'nope.jpg'}': no such file or folder" in out.stderr

@@ -1,6 +1,6 @@
 """Compare an exported ONNX file, run by onnxruntime, with the PyTorch model's own
 ``predict`` (detectors, segmentors) or forward (classifiers, backbones)."""
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -89,19 +89,25 @@ def mask_agreement(expected: Dict, partners: Sequence[int], boxes: np.ndarray,
 
 
 def compare(model: nn.Module, wrapper: nn.Module, session, sizes: Sequence[Tuple[int, int]],
-            batch: int = 1, top: int = 20, seed: int = 0) -> List[Dict]:
-    """One line of figures per input size; each entry has ``size``, ``ok`` and the
+            batch: int = 1, top: int = 20, seed: int = 0,
+            inputs: Optional[Sequence[torch.Tensor]] = None) -> List[Dict]:
+    """One line of figures per input; each entry has ``size``, ``ok`` and the
     measured agreement: detectors ``matched``/``expected`` of the ``top`` best
     detections (IoU > 0.99, same label, score within 1e-3), ``max_score_diff``,
     ``onnx_rows`` and, with masks, ``mask_identical`` (equal pixels of the pairs'
-    pasted masks, ok at >= 0.999);
-    segmentors ``identical`` (fraction of equal pixels, ok at >= 0.999); others
-    ``max_abs_diff`` (ok below 1e-4)."""
+    pasted masks, ok at >= 0.999); segmentors ``identical`` (fraction of equal pixels,
+    ok at >= 0.999); others ``max_abs_diff`` (ok below 1e-4).
+
+    The inputs are random (``batch``, 3, H, W) tensors, one per ``sizes`` entry, or
+    the given ``inputs`` (e.g. real images as the config's pipeline prepares them: a
+    trained detector finds nothing in noise)."""
     from .wrappers import DenseDetectorExport, SegmentorExport, TwoStageDetectorExport
-    gen = torch.Generator().manual_seed(seed)
+    if inputs is None:
+        gen = torch.Generator().manual_seed(seed)
+        inputs = [torch.randn(batch, 3, h, w, generator=gen) for h, w in sizes]
     rows = []
-    for h, w in sizes:
-        x = torch.randn(batch, 3, h, w, generator=gen)
+    for x in inputs:
+        h, w = x.shape[-2:]
         got = run_onnx(session, x)
         row = dict(size=(h, w))
         if isinstance(wrapper, (DenseDetectorExport, TwoStageDetectorExport)):
@@ -147,8 +153,8 @@ def describe(row: Dict) -> str:
     """One printable line for a ``compare`` row."""
     h, w = row['size']
     if 'matched' in row and row['expected'] == 0:
-        what = (f"PyTorch detected nothing, onnxruntime {row['onnx_rows']} boxes (random "
-                'inputs: check with a trained checkpoint or more sizes)')
+        what = (f"PyTorch detected nothing, onnxruntime {row['onnx_rows']} boxes (nothing "
+                'to compare: a trained model finds nothing in noise, check images)')
     elif 'matched' in row:
         what = (f"{row['matched']}/{row['expected']} top detections matched (IoU > 0.99, "
                 f"same label, score within 1e-3; max score diff "

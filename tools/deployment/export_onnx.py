@@ -27,6 +27,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
+
+
 def parse_size(text: str):
     parts = text.lower().split('x')
     parts = parts * 2 if len(parts) == 1 else parts
@@ -56,13 +59,37 @@ def parse_args(argv=None):
     parser.add_argument('--check-sizes', type=parse_size, nargs='+',
                         default=[(320, 320), (256, 416)],
                         help='input sizes checked with onnxruntime (default: 320 256x416)')
+    parser.add_argument('--check-images', nargs='+', metavar='PATH',
+                        help='check on these images (files or folders; with --config), '
+                        'prepared by the config\'s test pipeline, instead of random '
+                        'inputs of --check-sizes: a trained detector finds nothing in noise')
     parser.add_argument('--check-batch', type=int, default=1)
     parser.add_argument('--opset', type=int, default=None,
                         help='ONNX opset (default: the library\'s, 17)')
     args = parser.parse_args(argv)
     if args.check_batch < 1:
         parser.error(f'--check-batch must be >= 1, got {args.check_batch}')
+    if args.check_images:
+        if not args.config:
+            parser.error('--check-images needs --config (its test pipeline prepares them)')
+        args.check_images = image_files(parser, args.check_images)
     return args
+
+
+def image_files(parser, paths):
+    """The image files among ``paths`` (files, or folders: their images, sorted)."""
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            found += sorted(os.path.join(path, f) for f in os.listdir(path)
+                            if f.lower().endswith(IMAGE_SUFFIXES))
+        elif os.path.isfile(path):
+            found.append(path)
+        else:
+            parser.error(f'--check-images {path!r}: no such file or folder')
+    if not found:
+        parser.error(f'--check-images {paths}: no images ({", ".join(IMAGE_SUFFIXES)})')
+    return found
 
 
 def build(args):
@@ -95,11 +122,27 @@ def main(argv=None) -> int:
     print(f'exported {what} (deploy mode, BatchNorm folded) to {args.out}: opset {opset}, '
           f'dynamic batch/height/width, outputs {", ".join(wrapper.output_names)}, '
           f'{os.path.getsize(args.out) / 2 ** 20:.1f} MB')
-    print(f'onnxruntime vs PyTorch (batch {args.check_batch}, random inputs):')
+    inputs = None
+    if args.check_images:
+        from mmengine.config import Config
+
+        from ghostnetv2_mm.deployment.runtime import OnnxPredictor
+        predictor = OnnxPredictor(Config.fromfile(args.config), args.out)
+        inputs = [predictor.preprocess(path)[0] for path in args.check_images]
+        print(f'onnxruntime vs PyTorch ({len(inputs)} images, as the test pipeline '
+              'prepares them):')
+    else:
+        print(f'onnxruntime vs PyTorch (batch {args.check_batch}, random inputs):')
     rows = compare(model, wrapper, onnx_session(args.out), args.check_sizes,
-                   batch=args.check_batch)
+                   batch=args.check_batch, inputs=inputs)
     for row in rows:
         print(describe(row))
+    if len(rows) > 2 and 'matched' in rows[0]:
+        masks = [r['mask_identical'] for r in rows if 'mask_identical' in r]
+        print(f"all {len(rows)} inputs: {sum(r['matched'] for r in rows)}/"
+              f"{sum(r['expected'] for r in rows)} detections matched, max score diff "
+              f"{max(r['max_score_diff'] for r in rows):.2e}"
+              + (f', masks >= {100 * min(masks):.3f}% identical' if masks else ''))
     ok = all(row['ok'] for row in rows)
     print('PASSED' if ok else 'FAILED')
     return 0 if ok else 1
