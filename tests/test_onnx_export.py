@@ -155,6 +155,19 @@ def test_mask_rcnn_onnx_outputs_follow_mmdeploy(mask_rcnn):
     assert (labels[padding] == -1).all() and (masks[padding] == 0).all()
 
 
+def test_mask_rcnn_onnx_without_detections_gives_only_padding_rows(tmp_path):
+    # random RoI heads as the config initialises them score every class about
+    # 1 / (classes + 1): nothing passes a score_thr of 0.9, the mask head then runs
+    # on no RoI at all, and the outputs are all padding
+    options = {**MASK_RCNN_OPTIONS, 'model.test_cfg.rcnn.score_thr': 0.9}
+    model, session, _ = _export(MASK_RCNN, options, tmp_path)
+    x = torch.randn(1, 3, 96, 128)
+    assert len(torch_detections(model, x, top=100)[0]['scores']) == 0
+    dets, labels, masks = run_onnx(session, x)
+    assert masks.shape == (1, 100, 28, 28)
+    assert (dets == 0).all() and (labels == -1).all() and (masks == 0).all()
+
+
 # 64x64: fewer than the RPN's 1000 proposals survive its NMS, so the graph's padding
 # proposals must score 0 in the second stage; 160x192: RoIs map to several levels.
 @pytest.mark.parametrize('size', [(64, 64), (128, 128), (160, 192)], ids=str)

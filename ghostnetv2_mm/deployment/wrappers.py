@@ -168,19 +168,21 @@ def roi_features(extractor, feats: Sequence[Tensor], rois: Tensor) -> Tensor:
     """mmdet's ``SingleRoIExtractor`` on (R, 5) ``rois`` (batch index, x1, y1, x2, y2):
     each RoI pooled (torchvision's RoIAlign, exported as ONNX ``RoiAlign``) from the
     level its size maps to, ``floor(log2(sqrt(w * h) / finest_scale + 1e-6))``
-    clamped to the levels there are. Every level pools every RoI and the mapping
-    picks one, which keeps the graph free of data-dependent shapes."""
+    clamped to the levels there are. Each level pools only its own RoIs (a
+    data-dependent number, which ONNX handles); one gather puts them back in order."""
     from torchvision.ops import roi_align
     layers = extractor.roi_layers
     scale = ((rois[:, 3] - rois[:, 1]) * (rois[:, 4] - rois[:, 2])).sqrt()
     level = torch.floor(torch.log2(scale / extractor.finest_scale + 1e-6))
-    level = level.clamp(min=0, max=len(layers) - 1).view(-1, 1, 1, 1)
-    out = None
+    level = level.clamp(min=0, max=len(layers) - 1)
+    order, pooled = [], []
     for i, layer in enumerate(layers):
-        pooled = roi_align(feats[i], rois, layer.output_size, layer.spatial_scale,
-                           layer.sampling_ratio, layer.aligned)
-        out = pooled if out is None else torch.where(level == i, pooled, out)
-    return out
+        index = torch.nonzero(level == i).flatten()
+        order.append(index)
+        pooled.append(roi_align(feats[i], rois.index_select(0, index), layer.output_size,
+                                layer.spatial_scale, layer.sampling_ratio, layer.aligned))
+    # pooled rows are grouped by level; row j of the result is the one from RoI j
+    return torch.cat(pooled).index_select(0, torch.cat(order).argsort())
 
 
 def _batch_rois(boxes: Tensor) -> Tensor:
@@ -271,16 +273,22 @@ class TwoStageDetectorExport(nn.Module):
                                       cfg['score_thr'], cfg['max_per_img'])
         if not roi_head.with_mask:
             return dets, labels
+        # the mask head runs on the detections only (as in predict), not the padding
         k = dets.shape[1]
+        real = (labels >= 0).reshape(-1)
+        kept = torch.nonzero(real).flatten()
         mask_feats = roi_features(roi_head.mask_roi_extractor,
                                   feats[:roi_head.mask_roi_extractor.num_inputs],
-                                  _batch_rois(dets[..., :4]))
-        mask_pred = roi_head.mask_head(mask_feats)  # (N * K, classes, S, S)
+                                  _batch_rois(dets[..., :4]).index_select(0, kept))
+        mask_pred = roi_head.mask_head(mask_feats)  # (detections, classes, S, S)
         size = mask_pred.shape[-2:]
-        index = labels.clamp(min=0).reshape(-1, 1, 1, 1).expand(-1, 1, *size)
-        masks = torch.gather(mask_pred, 1, index).sigmoid().reshape(n, k, *size)
-        masks = masks * (labels >= 0).to(masks.dtype)[..., None, None]
-        return dets, labels, masks
+        index = labels.reshape(-1).index_select(0, kept).reshape(-1, 1, 1, 1)
+        masks = torch.gather(mask_pred, 1, index.expand(-1, 1, *size)).sigmoid()
+        # back to (N, K) rows: each padding row reads an appended empty mask
+        masks = torch.cat([masks.flatten(1), masks.new_zeros(1, size[0] * size[1])])
+        rank = torch.cumsum(real.long(), 0) - 1
+        rows = torch.where(real, rank, torch.zeros_like(rank) + kept.shape[0])
+        return dets, labels, masks.index_select(0, rows).reshape(n, k, *size)
 
 
 def paste_masks(masks: Tensor, boxes: Tensor, height: int, width: int,
