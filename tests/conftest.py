@@ -20,6 +20,15 @@ def _seed():
 
 
 @pytest.fixture(autouse=True)
+def _same_threads():
+    """A tool run in-process with --threads leaves torch's thread count changed; the
+    next tests would compute with other float rounding (which decides near-ties)."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
 def _no_downloads(monkeypatch):
     """Nothing is downloaded at test time: a download from anywhere but a server the
     test itself runs on 127.0.0.1 fails the test."""

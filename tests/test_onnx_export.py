@@ -174,10 +174,14 @@ def test_mask_rcnn_onnx_without_detections_gives_only_padding_rows(tmp_path):
 def test_mask_rcnn_onnx_matches_predict(mask_rcnn, size):
     model, session, _ = mask_rcnn
     (row,) = compare(model, wrap_for_export(model), session, [size], batch=2, top=100)
-    # all of PyTorch's (up to) 100 detections per image have their ONNX twin: same
-    # label, IoU > 0.99, score within 1e-3; their masks, pasted, equal pixel for pixel
+    # PyTorch's (up to) 100 detections per image have their ONNX twins: same label,
+    # IoU > 0.99, score within 1e-3; their masks, pasted, equal pixel for pixel. Near
+    # by proposals of these random features can score equal to 1e-6, and which of two
+    # such boxes NMS keeps then follows float rounding (seen: one swap, and the 100th
+    # detection changing with it, with PyTorch on 1 thread): at most 2 of the 200 may
+    # differ. (A RoI pooled from the wrong level costs 4 or more; see make mutants.)
     assert row['expected'] >= 150  # both images: plenty of detections to compare
-    assert row['matched'] == row['expected'], row
+    assert row['matched'] >= row['expected'] - 2, row
     assert row['mask_identical'] >= 0.999, row
 
 
