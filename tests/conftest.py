@@ -42,6 +42,17 @@ def _no_downloads(monkeypatch):
     monkeypatch.setattr(torch.hub, 'download_url_to_file', loopback_only)
 
 
+def once(cache: dict, key, make):
+    """``make()`` the first time ``key`` is asked for, then the same result from
+    ``cache``; a failed first call fails every later one too (with a pointer to it)."""
+    if key not in cache:
+        cache[key] = RuntimeError(f'{key} failed (see the first test that asked for it)')
+        cache[key] = make()
+    if isinstance(cache[key], Exception):
+        raise cache[key]
+    return cache[key]
+
+
 # ---- Tiny runs of the real detection / segmentation configs -----------------------
 # Shared by the config tests: the configs' own pipelines, models and loops, with data,
 # image sizes, class counts and loop lengths shrunk to what a CPU test affords.

@@ -17,7 +17,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if osp.join(ROOT, 'tools') not in sys.path:
     sys.path.insert(0, osp.join(ROOT, 'tools'))
 
-from conftest import tiny_det_config as tiny_config  # noqa: E402
+from conftest import once, tiny_det_config as tiny_config  # noqa: E402
 from ghostnetv2_mm.checkpoint import read_checkpoint  # noqa: E402
 
 # GhostNetV2 only (the GhostNet V1 / V3 ablations: tests/test_downstream_configs.py)
@@ -62,25 +62,22 @@ _RUNS = {}
 @pytest.fixture(scope='module')
 def run(toy_root, tmp_path_factory):
     """Train + evaluate a config once (per module), return what happened."""
-    def _run(config):
-        if config not in _RUNS:
-            _RUNS[config] = RuntimeError(f'the run of {config} failed (see the first test '
-                                         'that ran it)')
-            from mmengine.runner import Runner
+    def train(config):
+        from mmengine.runner import Runner
 
-            from ghostnetv2_mm.utils.toolkit import setup_toolkit
-            work_dir = str(tmp_path_factory.mktemp(osp.splitext(osp.basename(config))[0]))
-            cfg = tiny_config(config, toy_root, work_dir)
-            setup_toolkit(cfg)
-            runner = Runner.from_cfg(cfg)
-            recorder = Recorder()
-            runner.register_hook(recorder)
-            runner.train()
-            _RUNS[config] = dict(cfg=cfg, runner=runner, losses=recorder.losses,
-                                 metrics=recorder.metrics, work_dir=work_dir)
-        if isinstance(_RUNS[config], Exception):
-            raise _RUNS[config]
-        return _RUNS[config]
+        from ghostnetv2_mm.utils.toolkit import setup_toolkit
+        work_dir = str(tmp_path_factory.mktemp(osp.splitext(osp.basename(config))[0]))
+        cfg = tiny_config(config, toy_root, work_dir)
+        setup_toolkit(cfg)
+        runner = Runner.from_cfg(cfg)
+        recorder = Recorder()
+        runner.register_hook(recorder)
+        runner.train()
+        return dict(cfg=cfg, runner=runner, losses=recorder.losses,
+                    metrics=recorder.metrics, work_dir=work_dir)
+
+    def _run(config):
+        return once(_RUNS, config, lambda: train(config))
     return _run
 
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import ROOT, tiny_det_config, tiny_seg_config
+from conftest import ROOT, once, tiny_det_config, tiny_seg_config
 from ghostnetv2_mm.utils.preflight import check_feature_channels
 from ghostnetv2_mm.utils.toolkit import build_model_from_config, setup_toolkit
 
@@ -240,34 +240,30 @@ _RUNS = {}
 @pytest.fixture(scope='module')
 def run(toy_root, tmp_path_factory):
     """Train a config two iterations, then run its test loop; once per config."""
+    def train_and_test(config):
+        from mmengine.runner import Runner
+        work_dir = str(tmp_path_factory.mktemp(osp.splitext(osp.basename(config))[0]))
+        if config in SEG_CONFIGS:
+            cfg = tiny_seg_config(config, toy_root, work_dir, size=64)
+        else:
+            cfg = tiny_det_config(config, toy_root, work_dir, scale=(64, 64))
+        # Random weights here: the BatchNorm statistics must come from the two
+        # training iterations (cumulative average), not stay at their initial
+        # (0, 1), at which the untrained GhostNetV3's summed branches blow up in
+        # the test loop (stride-32 features ~1e8, not one box left).
+        backbone = cfg.model.backbone
+        backbone.norm_eval = False
+        backbone.norm_cfg = dict(backbone.get('norm_cfg', dict(type='BN')), momentum=None)
+        cfg.train_cfg.val_begin = 10 ** 6  # evaluated once, by the test loop below
+        setup_toolkit(cfg)
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        losses = runner.message_hub.get_scalar('train/loss').data[0]
+        metrics = runner.test()
+        return dict(cfg=cfg, runner=runner, losses=list(losses), metrics=metrics)
+
     def _run(config):
-        if config not in _RUNS:
-            _RUNS[config] = RuntimeError(f'the run of {config} failed (see the first test '
-                                         'that ran it)')
-            from mmengine.runner import Runner
-            work_dir = str(tmp_path_factory.mktemp(osp.splitext(osp.basename(config))[0]))
-            if config in SEG_CONFIGS:
-                cfg = tiny_seg_config(config, toy_root, work_dir, size=64)
-            else:
-                cfg = tiny_det_config(config, toy_root, work_dir, scale=(64, 64))
-            # Random weights here: the BatchNorm statistics must come from the two
-            # training iterations (cumulative average), not stay at their initial
-            # (0, 1), at which the untrained GhostNetV3's summed branches blow up in
-            # the test loop (stride-32 features ~1e8, not one box left).
-            backbone = cfg.model.backbone
-            backbone.norm_eval = False
-            backbone.norm_cfg = dict(backbone.get('norm_cfg', dict(type='BN')), momentum=None)
-            cfg.train_cfg.val_begin = 10 ** 6  # evaluated once, by the test loop below
-            setup_toolkit(cfg)
-            runner = Runner.from_cfg(cfg)
-            runner.train()
-            losses = runner.message_hub.get_scalar('train/loss').data[0]
-            metrics = runner.test()
-            _RUNS[config] = dict(cfg=cfg, runner=runner, losses=list(losses),
-                                 metrics=metrics)
-        if isinstance(_RUNS[config], Exception):
-            raise _RUNS[config]
-        return _RUNS[config]
+        return once(_RUNS, config, lambda: train_and_test(config))
     return _run
 
 

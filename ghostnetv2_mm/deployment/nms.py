@@ -47,7 +47,7 @@ class _NonMaxSuppression(torch.autograd.Function):
 
 
 def batched_nms(boxes: Tensor, scores: Tensor, groups: Tensor, iou_thr: float,
-                score_thr: float, max_num: int) -> Tuple[Tensor, Tensor, Tensor]:
+                score_thr: float, max_num: int) -> Tuple[Tensor, Tensor]:
     """NMS within groups over per-image candidates, the best ``max_num`` kept.
 
     Args:
@@ -61,10 +61,9 @@ def batched_nms(boxes: Tensor, scores: Tensor, groups: Tensor, iou_thr: float,
         max_num (int): Rows per image of the outputs.
 
     Returns:
-        tuple: ``dets`` (N, max_num, 5: x1, y1, x2, y2, score), best first;
-        ``groups`` (N, max_num) of the kept boxes; ``index`` (N, max_num), the kept
-        candidates' positions in M. Rows past the last kept box have score 0, box 0,
-        group -1 and index 0.
+        tuple: ``dets`` (N, max_num, 5: x1, y1, x2, y2, score), best first, and
+        ``groups`` (N, max_num) of the kept boxes. Rows past the last kept box have
+        score 0, box 0 and group -1.
     """
     n, m = scores.shape
     candidate = (scores > score_thr).unsqueeze(-1)
@@ -88,4 +87,4 @@ def batched_nms(boxes: Tensor, scores: Tensor, groups: Tensor, iou_thr: float,
     top_groups = torch.where(valid, torch.gather(groups, 1, index),
                              torch.full_like(index, -1))
     dets = torch.cat([top_boxes, top_scores.unsqueeze(-1)], dim=-1)
-    return dets, top_groups, index
+    return dets, top_groups

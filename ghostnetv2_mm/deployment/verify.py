@@ -64,14 +64,6 @@ def pair_detections(expected: Dict, dets: np.ndarray, labels: np.ndarray,
     return partners, worst
 
 
-def match_detections(expected: Dict, dets: np.ndarray, labels: np.ndarray,
-                     iou_thr: float = 0.99, score_tol: float = 1e-3) -> Tuple[int, float]:
-    """How many of the ``expected`` detections have an ONNX partner
-    (``pair_detections``), and the largest score difference among the pairs."""
-    partners, worst = pair_detections(expected, dets, labels, iou_thr, score_tol)
-    return sum(p >= 0 for p in partners), worst
-
-
 def mask_agreement(expected: Dict, partners: Sequence[int], boxes: np.ndarray,
                    masks: np.ndarray, threshold: float) -> Tuple[int, int]:
     """Equal pixels and all pixels between PyTorch's masks and the partners' ONNX masks
@@ -126,7 +118,8 @@ def compare(model: nn.Module, wrapper: nn.Module, session, sizes: Sequence[Tuple
                     same_pixels, all_pixels = same_pixels + same, all_pixels + pixels
             # (nothing detected by PyTorch: the ONNX file must detect nothing either)
             row.update(matched=matched, expected=total, max_score_diff=worst,
-                       onnx_rows=onnx_rows, ok=matched == total and (total or not onnx_rows))
+                       onnx_rows=onnx_rows,
+                       ok=matched == total and (total > 0 or onnx_rows == 0))
             if all_pixels:
                 row.update(mask_identical=same_pixels / all_pixels)
                 row['ok'] = row['ok'] and row['mask_identical'] >= 0.999

@@ -150,18 +150,14 @@ class DenseDetectorExport(nn.Module):
         super().__init__()
         _check_dense_head(detector.bbox_head, 'dense heads (as RetinaNet has)')
         self.detector = detector
-        cfg = detector.bbox_head.test_cfg
-        self.score_thr = cfg.get('score_thr', 0)
-        self.iou_thr = cfg['nms']['iou_threshold']
-        self.max_per_img = cfg['max_per_img']
 
     def forward(self, input: Tensor) -> Tuple[Tensor, Tensor]:
         head = self.detector.bbox_head
         cls_scores, bbox_preds = head(self.detector.extract_feat(input))
         boxes, scores, labels, _ = dense_candidates(head, cls_scores, bbox_preds, input)
-        dets, labels, _ = batched_nms(boxes, scores, labels, self.iou_thr, self.score_thr,
-                                      self.max_per_img)
-        return dets, labels
+        cfg = head.test_cfg
+        return batched_nms(boxes, scores, labels, cfg['nms']['iou_threshold'],
+                           cfg.get('score_thr', 0), cfg['max_per_img'])
 
 
 def roi_features(extractor, feats: Sequence[Tensor], rois: Tensor) -> Tensor:
@@ -246,8 +242,8 @@ class TwoStageDetectorExport(nn.Module):
         cls_scores, bbox_preds = head(feats)
         boxes, scores, _, levels = dense_candidates(head, cls_scores, bbox_preds, input)
         cfg = head.test_cfg
-        dets, _, _ = batched_nms(boxes, scores, levels, cfg['nms']['iou_threshold'],
-                                 cfg.get('score_thr', 0), cfg['max_per_img'])
+        dets, _ = batched_nms(boxes, scores, levels, cfg['nms']['iou_threshold'],
+                              cfg.get('score_thr', 0), cfg['max_per_img'])
         return dets
 
     def forward(self, input: Tensor) -> Tuple[Tensor, ...]:
@@ -268,9 +264,9 @@ class TwoStageDetectorExport(nn.Module):
                               bbox_pred.reshape(n, p, num_classes, 4),
                               roi_head.bbox_head.bbox_coder, _input_limits(input))
         classes = torch.arange(num_classes, device=input.device).expand(n, p, num_classes)
-        dets, labels, _ = batched_nms(boxes.reshape(n, -1, 4), scores.reshape(n, -1),
-                                      classes.reshape(n, -1), cfg['nms']['iou_threshold'],
-                                      cfg['score_thr'], cfg['max_per_img'])
+        dets, labels = batched_nms(boxes.reshape(n, -1, 4), scores.reshape(n, -1),
+                                   classes.reshape(n, -1), cfg['nms']['iou_threshold'],
+                                   cfg['score_thr'], cfg['max_per_img'])
         if not roi_head.with_mask:
             return dets, labels
         # the mask head runs on the detections only (as in predict), not the padding
