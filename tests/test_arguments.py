@@ -80,7 +80,7 @@ def test_mismatched_neck_or_head_channels_are_caught_before_training(config, key
     import os
     from mmengine.config import Config
     from ghostnetv2_mm.utils.preflight import check_feature_channels
-    from conftest import ROOT
+    from helpers import ROOT
     cfg = Config.fromfile(os.path.join(ROOT, config))
     assert check_feature_channels(cfg) is None
     cfg.model[key].in_channels = bad

@@ -22,8 +22,8 @@ def test_every_layer_has_the_published_channels_and_stride(arch):
     outs = model(torch.rand(1, 3, 64, 64))
     assert [o.shape[1] for o in outs] == CHANNELS[arch]
     assert [64 // o.shape[-1] for o in outs] == STRIDES
-    assert list(model.layer_channels) == CHANNELS[arch]
-    assert list(model.layer_strides) == STRIDES
+    assert [f['num_chs'] for f in model.feature_info] == CHANNELS[arch]
+    assert [f['reduction'] for f in model.feature_info] == STRIDES
 
 
 def test_default_taps_are_the_last_block_of_each_stride():
@@ -205,7 +205,7 @@ def test_norm_cfg_builds_that_norm_everywhere_a_norm_is():
 
 
 def test_syncbn_computes_what_bn_computes_in_eval():
-    from conftest import randomise_bn
+    from helpers import randomise_bn
     model = randomise_bn(GhostNetV2(out_indices=(3, 10))).eval()
     synced = GhostNetV2(norm_cfg=dict(type='SyncBN'), out_indices=(3, 10))
     assert sum(isinstance(m, nn.SyncBatchNorm) for m in synced.modules()) == \

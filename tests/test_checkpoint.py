@@ -9,11 +9,10 @@ import timm  # the test oracle: a required test dependency (requirements/tests.t
 import torch
 
 from ghostnetv2_mm.checkpoint import (GHOSTNETV2, CheckpointError, adapt_state_dict,
-                                      convert_checkpoint_file, load_checkpoint_file,
-                                      save_checkpoint_file)
-from ghostnetv2_mm.models import GhostNetV2, build_classifier
+                                      load_checkpoint_file, save_checkpoint_file)
+from ghostnetv2_mm.models import GhostNetV2, build_classifier, convert_checkpoint_file
 
-from conftest import ROOT, randomise_bn
+from helpers import ROOT, randomise_bn
 
 TIMM_NAMES = {'1.0x': 'ghostnetv2_100', '1.3x': 'ghostnetv2_130', '1.6x': 'ghostnetv2_160'}
 

@@ -27,7 +27,7 @@ from ghostnetv2_mm.checkpoint import (CheckpointError, CheckpointMismatch,
                                       read_checkpoint, url_cache_path)
 from ghostnetv2_mm.models import GhostNetV2, build_classifier
 
-from conftest import ROOT, randomise_bn
+from helpers import ROOT, randomise_bn
 from test_tools import run
 
 CONFIG = os.path.join(ROOT, 'tests', 'configs', 'retinanet_ghostnetv2_toyshapes_tiny.py')

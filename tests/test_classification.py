@@ -13,7 +13,7 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 IMAGENET_CONFIGS = {

@@ -8,7 +8,7 @@ import torch
 from ghostnetv2_mm.models import build_classifier
 from ghostnetv2_mm.utils import count_macs, count_parameters
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 class _Logits(torch.nn.Module):

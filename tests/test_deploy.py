@@ -15,7 +15,7 @@ from ghostnetv2_mm.models import GhostNetV2
 from ghostnetv2_mm.models.blocks import multiply_by_gate
 from ghostnetv2_mm.models.deploy import DeployConv2d
 
-from conftest import ROOT, randomise_bn
+from helpers import ROOT, randomise_bn
 
 OS8 = dict(strides=(1, 2, 1, 2, 1, 1, 1, 1, 1), dilations=(1, 1, 1, 1, 1, 2, 2, 4, 4))
 OS16 = dict(strides=(1, 2, 1, 2, 1, 2, 1, 1, 1), dilations=(1, 1, 1, 1, 1, 1, 1, 2, 2))
@@ -137,11 +137,11 @@ def test_fuse_checkpoint_round_trip(tmp_path):
 @pytest.mark.parametrize('classifier', [False, True], ids=['backbone', 'classifier'])
 def test_onnx_export_matches_onnxruntime(tmp_path, classifier):
     from ghostnetv2_mm.deployment import (export_onnx, onnx_session, run_onnx,
-                                          switch_to_deploy, wrap_for_export)
+                                          prepare_for_export, wrap_for_export)
     from ghostnetv2_mm.models import build_classifier
     model = (build_classifier('1.0x', num_classes=10) if classifier
              else GhostNetV2('1.0x', out_indices=(3, 5, 7, 9)))
-    model = switch_to_deploy(randomise_bn(model))
+    model = prepare_for_export(randomise_bn(model))
     wrapper = wrap_for_export(model)
     path = str(tmp_path / 'm.onnx')
     export_onnx(wrapper, path, (64, 64))
@@ -189,3 +189,18 @@ def test_deploy_keeps_the_mac_count():
     x = torch.randn(1, 3, 64, 64)
     # BN is not counted anyway; the SE convs are counted as Linear in deploy mode
     assert count_macs(deployed, x)[0] == count_macs(model, x)[0]
+
+
+def test_folding_a_batch_norm_keeps_its_eps():
+    """Where a channel's running variance is comparable to eps (1e-5), folding without
+    eps would scale it by up to sqrt(2)."""
+    from ghostnetv2_mm.models.conv_module import ConvModule
+    from ghostnetv2_mm.models.deploy import fuse_conv_module
+    module = ConvModule(4, 6, 3, padding=1, norm_cfg=dict(type='BN'), act_cfg=None).eval()
+    module.bn.running_var.uniform_(1e-6, 1e-5)
+    module.bn.running_mean.uniform_(-1, 1)
+    x = torch.randn(2, 4, 7, 5)
+    with torch.no_grad():
+        expected = module(x)
+        torch.testing.assert_close(fuse_conv_module(module)(x), expected,
+                                   rtol=1e-5, atol=1e-5 * expected.abs().max().item())

@@ -17,7 +17,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if osp.join(ROOT, 'tools') not in sys.path:
     sys.path.insert(0, osp.join(ROOT, 'tools'))
 
-from conftest import once, tiny_det_config as tiny_config  # noqa: E402
+from helpers import once, tiny_det_config as tiny_config  # noqa: E402
 from ghostnetv2_mm.checkpoint import read_checkpoint  # noqa: E402
 
 # GhostNetV2 only (the GhostNet V1 / V3 ablations: tests/test_downstream_configs.py)

@@ -14,7 +14,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import ROOT, once, tiny_det_config, tiny_seg_config
+from helpers import ROOT, once, tiny_det_config, tiny_seg_config
+from ghostnetv2_mm.models import FAMILY
 from ghostnetv2_mm.utils.preflight import check_feature_channels
 from ghostnetv2_mm.utils.toolkit import build_model_from_config, setup_toolkit
 
@@ -24,7 +25,6 @@ V2_URL = ('https://github.com/huawei-noah/Efficient-AI-Backbones/releases/downlo
           'GhostNetV2/ck_ghostnetv2_10.pth.tar')
 V3_URL = ('https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/'
           'GhostNetV3/ghostnetv3-1.0.pth.tar')
-FAMILY = ('GhostNet', 'GhostNetV2', 'GhostNetV3')
 
 # GhostNetV2 config -> (the model-zoo config it inherits, the settings it changes
 # besides the backbone)

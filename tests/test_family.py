@@ -10,12 +10,13 @@ from mmengine.config import Config
 from mmengine.registry import MODELS
 from timm.utils.model import reparameterize_model
 
-from ghostnetv2_mm.checkpoint import CheckpointError, load_model_weights
+from ghostnetv2_mm.checkpoint import LAYOUTS, CheckpointError, find_layout, load_model_weights
+from ghostnetv2_mm import models
 from ghostnetv2_mm.models import GhostNet, GhostNetV2, GhostNetV3, build_classifier
 from ghostnetv2_mm.models.deploy import DeployConv2d
 from ghostnetv2_mm.utils import count_macs, count_parameters
 
-from conftest import ROOT, randomise_bn
+from helpers import ROOT, randomise_bn
 
 FAMILY = {'GhostNet': (GhostNet, 'ghostnet_100'),
           'GhostNetV2': (GhostNetV2, 'ghostnetv2_100'),
@@ -148,7 +149,7 @@ def test_swapping_type_in_a_config_keeps_what_the_neck_reads(config):
         cfg.pop('init_cfg', None)  # no download: only the structure matters here
         cfg.pop('pretrained', None)
         model = MODELS.build(cfg)
-        outs[name] = (model.out_indices, model.out_channels, tuple(model.layer_strides))
+        outs[name] = (model.out_indices, model.out_channels, tuple(f['reduction'] for f in model.feature_info))
     assert len(set(outs.values())) == 1, outs
 
 
@@ -211,3 +212,19 @@ def test_another_familys_file_is_refused_naming_what_did_not_fit(file_type, mode
     assert f'use type={file_type!r}' in message  # it names the file's own family
     after = model.state_dict()
     assert all(torch.equal(v, after[k]) for k, v in before.items())
+
+
+def test_each_family_member_reads_the_one_layout_that_names_it():
+    """The checkpoint layer names backbone types as data (it imports no model): that
+    data and the family list must describe the same three classes."""
+    family = models.FAMILY
+    assert {name: cls.reference_layout.backbone_type for name, cls in family.items()} == \
+        {name: name for name in family}
+    assert sorted(layout.backbone_type for layout in LAYOUTS) == sorted(family)
+
+
+@pytest.mark.parametrize('type_name', ['GhostNet', 'GhostNetV2', 'GhostNetV3'])
+def test_find_layout_recognises_each_familys_timm_state_dict(type_name):
+    keys = timm.create_model(FAMILY[type_name][1], pretrained=False).state_dict().keys()
+    assert find_layout(keys).backbone_type == type_name
+    assert find_layout(GhostNetV2().state_dict().keys()) is None  # our own layout

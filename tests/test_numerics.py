@@ -61,14 +61,14 @@ def test_the_model_has_the_documented_output_strides_and_the_formula_sizes():
     1.0x models of every output stride, on a few sizes including the 1-pixel cases."""
     for output_stride in OUTPUT_STRIDES:
         model = backbone('1.0x', output_stride)
-        assert model.layer_strides[-1] == output_stride
+        assert model.feature_info[-1]['reduction'] == output_stride
         for n in (1, 2, 31, 32, 33, 63, 224):
             with torch.no_grad():
                 outs = model(torch.randn(1, 3, n, n))
             assert [o.shape[-1] for o in outs] == \
                 [expected_size(n, layer, output_stride) for layer in range(NUM_LAYERS)], n
             if n == 224:
-                assert [224 // o.shape[-1] for o in outs] == list(model.layer_strides)
+                assert [224 // o.shape[-1] for o in outs] == [f['reduction'] for f in model.feature_info]
 
 
 _MODELS = {}
@@ -94,7 +94,7 @@ def test_every_layer_follows_the_stride_arithmetic_and_stays_finite(
         outs = model(torch.randn(1, 3, height, width))
     assert len(outs) == NUM_LAYERS
     for layer, out in enumerate(outs):
-        assert out.shape == (1, model.layer_channels[layer],
+        assert out.shape == (1, model.feature_info[layer]['num_chs'],
                              expected_size(height, layer, output_stride),
                              expected_size(width, layer, output_stride)), \
             f'layer {layer} at input {height}x{width}, OS{output_stride}'
@@ -122,7 +122,7 @@ def test_out_indices_select_exactly_those_layers_in_their_order(
     assert len(outs) == len(layers)
     # out_channels describes the outputs as returned (what necks are built from)
     assert model.out_channels == tuple(o.shape[1] for o in outs)
-    assert model.out_channels == tuple(full.layer_channels[i] for i in layers)
+    assert model.out_channels == tuple(full.feature_info[i]['num_chs'] for i in layers)
     for out, layer in zip(outs, layers):
         assert out.shape[-2:] == (expected_size(height, layer, output_stride),
                                   expected_size(width, layer, output_stride))

@@ -14,7 +14,7 @@ from torchvision.ops import box_iou
 from ghostnetv2_mm.checkpoint import save_checkpoint_file
 from ghostnetv2_mm.models import DFCAttention, GhostNetV2
 
-from conftest import ROOT, randomise_bn
+from helpers import ROOT, randomise_bn
 
 import onnxruntime as ort  # noqa: E402  (required test dependencies, no skip)
 

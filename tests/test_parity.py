@@ -7,7 +7,7 @@ import torch
 from ghostnetv2_mm.checkpoint import load_model_weights
 from ghostnetv2_mm.models import GhostNetV2, build_classifier
 
-from conftest import randomise_bn
+from helpers import randomise_bn
 
 TIMM_NAMES = {'1.0x': 'ghostnetv2_100', '1.3x': 'ghostnetv2_130', '1.6x': 'ghostnetv2_160'}
 

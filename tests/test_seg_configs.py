@@ -15,8 +15,8 @@ from mmengine.hooks import Hook
 
 from ghostnetv2_mm.datasets.toy_shapes import make_toy_shapes
 from ghostnetv2_mm.utils.toolkit import build_model_from_config, setup_toolkit
-from conftest import replace_syncbn as _replace_syncbn
-from conftest import tiny_seg_config as _tiny_run_cfg
+from helpers import replace_syncbn as _replace_syncbn
+from helpers import tiny_seg_config as _tiny_run_cfg
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ADE_CONFIGS = {

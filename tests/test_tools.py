@@ -21,7 +21,7 @@ import torch
 from ghostnetv2_mm.checkpoint import CheckpointError, load_checkpoint_file
 from ghostnetv2_mm.datasets.toy_shapes import make_toy_shapes
 
-from conftest import ROOT
+from helpers import ROOT
 
 CONFIG = os.path.join(ROOT, 'tests', 'configs', 'retinanet_ghostnetv2_toyshapes_tiny.py')
 TRAIN, TEST = (os.path.join(ROOT, 'tools', f'{n}.py') for n in ('train', 'test'))

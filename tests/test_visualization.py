@@ -12,7 +12,7 @@ from PIL import Image
 from ghostnetv2_mm.datasets import make_toy_shapes
 from ghostnetv2_mm.models import GhostNetV2
 
-from conftest import ROOT
+from helpers import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, 'tools', 'visualization'))
 from dfc_attention import collect_gates  # noqa: E402

@@ -30,7 +30,6 @@ import time
 from typing import Dict, List, Optional
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 DATA_ROOT = 'data/toy_shapes'
 DET_CONFIG = 'configs/demo/mask-rcnn_ghostnetv2_toyshapes.py'

@@ -11,18 +11,10 @@
 # mmdet's Mask R-CNN, made small enough for that: the real GhostNetV2 backbone (no
 # ImageNet weights offline, so it trains from scratch, BN in training mode), a 64-channel
 # FPN over strides 4-32, anchors sized for 20-60 px objects, narrow RoI heads.
-_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py']
+_base_ = ['mmdet::_base_/models/mask-rcnn_r50_fpn.py', './_base_/toyshapes_detection.py']
 
-custom_imports = dict(imports=['ghostnetv2_mm'], allow_failed_imports=False)
-
-data_root = 'data/toy_shapes/'
-metainfo = dict(classes=('circle', 'square', 'triangle'),
-                palette=[(220, 20, 60), (0, 130, 230), (250, 170, 30)])
 num_classes = 3
-image_size = (128, 128)
 channels = 64  # FPN / RPN / RoI feature width (256 in the COCO config)
-max_iters = 600
-batch_size = 8
 
 model = dict(
     data_preprocessor=dict(pad_size_divisor=32),
@@ -57,70 +49,23 @@ model = dict(
         rpn=dict(nms_pre=500, max_per_img=100),
         rcnn=dict(max_per_img=20)))
 
+# The shared pipelines with masks loaded, and the masks scored too.
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='Resize', scale=image_size, keep_ratio=True),
+    dict(type='Resize', scale={{_base_.image_size}}, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5, direction=['horizontal', 'vertical']),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=image_size, keep_ratio=True),
+    dict(type='Resize', scale={{_base_.image_size}}, keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
 ]
-train_dataloader = dict(
-    batch_size=batch_size,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    batch_sampler=None,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_training.json',
-        data_prefix=dict(img='images/training/'),
-        filter_cfg=dict(filter_empty_gt=True, min_size=4),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=8,
-    num_workers=1,
-    persistent_workers=False,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_validation.json',
-        data_prefix=dict(img='images/validation/'),
-        pipeline=test_pipeline))
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_validation.json',
-                     metric=['bbox', 'segm'])
+val_evaluator = dict(metric=['bbox', 'segm'])
 test_evaluator = val_evaluator
-
-# Iteration-based schedule, evaluated once at the end.
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
-                 val_interval=max_iters)
-# From scratch, BN everywhere in the backbone: AdamW converges in far fewer iterations
-# than SGD here; gradient clipping keeps the first iterations stable.
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
-    paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0.),
-    clip_grad=dict(max_norm=10, norm_type=2))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=max_iters,
-         eta_min=1e-5)
-]
-auto_scale_lr = dict(base_batch_size=batch_size)
-
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=25),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters,
-                    max_keep_ckpts=1))
-log_processor = dict(by_epoch=False, window_size=25)
-env_cfg = dict(mp_cfg=dict(mp_start_method='fork', opencv_num_threads=1))
-randomness = dict(seed=0)  # the same demo result on every run

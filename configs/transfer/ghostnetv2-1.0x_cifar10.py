@@ -8,7 +8,7 @@
 #   python tools/train.py configs/transfer/ghostnetv2-1.0x_cifar10.py
 _base_ = [
     'mmpretrain::_base_/datasets/cifar10_bs16.py',
-    'mmpretrain::_base_/default_runtime.py',
+    './_base_/finetune_schedule.py',
 ]
 custom_imports = dict(imports=['ghostnetv2_mm'], allow_failed_imports=False)
 
@@ -29,19 +29,4 @@ train_dataloader = dict(batch_size=128, dataset=dict(download=False))
 val_dataloader = dict(batch_size=256, dataset=dict(download=False))
 test_dataloader = val_dataloader
 
-optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-5),
-    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=1, end=30, eta_min=0.0,
-         convert_to_iter_based=True),
-]
-train_cfg = dict(by_epoch=True, max_epochs=30, val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2,
-                                     save_best='auto'))
-randomness = dict(seed=0)
 auto_scale_lr = dict(base_batch_size=128)

@@ -6,7 +6,7 @@
 #       --cfg-options num_classes=5 model.head.num_classes=5 \
 #       model.data_preprocessor.num_classes=5
 # Set num_classes below (or override as shown) to the number of class folders.
-_base_ = ['mmpretrain::_base_/default_runtime.py']
+_base_ = ['./_base_/finetune_schedule.py']
 custom_imports = dict(imports=['ghostnetv2_mm'], allow_failed_imports=False)
 
 num_classes = 5
@@ -51,19 +51,5 @@ val_evaluator = dict(type='Accuracy', topk=(1,))
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
 
-optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.005, momentum=0.9, nesterov=True, weight_decay=5e-5),
-    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=1, end=30, eta_min=0.0,
-         convert_to_iter_based=True),
-]
-train_cfg = dict(by_epoch=True, max_epochs=30, val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2,
-                                     save_best='auto'))
-randomness = dict(seed=0)
+optim_wrapper = dict(optimizer=dict(lr=0.005))
 auto_scale_lr = dict(base_batch_size=32)

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 from mmengine.logging import print_log
 
-from .layouts import ReferenceLayout, is_profiler_counter
+from .layouts import ReferenceLayout, find_layout, is_profiler_counter
 from .reading import read_checkpoint
 from .safe_io import CheckpointError
 
@@ -39,6 +39,28 @@ def unwrap_state_dict(checkpoint) -> Dict[str, torch.Tensor]:
     if checkpoint and all(k.startswith('module.') for k in checkpoint):
         checkpoint = {k[len('module.'):]: v for k, v in checkpoint.items()}
     return dict(checkpoint)
+
+
+#: The name under which OpenMMLab models (detectors, segmentors, classifiers) keep
+#: their backbone.
+BACKBONE_PREFIX = 'backbone.'
+
+
+def split_backbone(state_dict: Mapping[str, torch.Tensor]
+                   ) -> Tuple[str, Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
+    """``(prefix, backbone, rest)``: which part of a state dict is the backbone.
+
+    The one rule every tool uses: a whole OpenMMLab model's file (any key under
+    ``backbone.``) has its backbone there, without the prefix in ``backbone``, and its
+    neck/head in ``rest``; any other file (a bare backbone, an official/timm file) is
+    all backbone, with ``prefix`` ''.
+    """
+    if any(k.startswith(BACKBONE_PREFIX) for k in state_dict):
+        backbone = {k[len(BACKBONE_PREFIX):]: v for k, v in state_dict.items()
+                    if k.startswith(BACKBONE_PREFIX)}
+        rest = {k: v for k, v in state_dict.items() if not k.startswith(BACKBONE_PREFIX)}
+        return BACKBONE_PREFIX, backbone, rest
+    return '', dict(state_dict), {}
 
 
 # --------------------------------------------------------------------- the renaming
@@ -229,19 +251,18 @@ def load_model_weights(model: nn.Module,
         state_dict = _select_prefix(state_dict, prefix, source)
     expected = model.state_dict()
     if (prefix is None and _layout_of(model) is not None
-            and not any(k in expected for k in state_dict)
-            and any(k.startswith('backbone.') for k in state_dict)):
-        state_dict = _select_prefix(state_dict, 'backbone.', source)
+            and not any(k in expected for k in state_dict)):
+        # A GhostNet backbone given a whole model's file: take its backbone part.
+        state_dict = split_backbone(state_dict)[1]
     state_dict, dropped = adapt_state_dict(model, state_dict)
 
     missing, unexpected, mismatched = state_dict_mismatches(expected, state_dict)
     if missing or unexpected or mismatched:
         hint = ''
-        from .convert import detect_family
-        family = detect_family(state_dict)
-        if family is not None and family is not type(model):
-            hint = (f' The file is in the layout of {family.reference_layout.name}: '
-                    f'use type={family.__name__!r} for it.')
+        layout = find_layout(state_dict)
+        if layout is not None and layout is not _layout_of(model):
+            hint = (f' The file is in the layout of {layout.name}: '
+                    f'use type={layout.backbone_type!r} for it.')
         if getattr(model, 'deploy', False) and any('running_var' in k for k in state_dict):
             hint += (' This model is built with deploy=True (BatchNorm folded) and the '
                     'checkpoint has BatchNorm statistics: build it with deploy=False, load '

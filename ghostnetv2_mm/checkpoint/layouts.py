@@ -51,6 +51,8 @@ class ReferenceLayout:
 
     Args:
         name: Shown in messages, e.g. 'GhostNetV2 (official / timm ghostnetv2_*)'.
+        backbone_type: The registered backbone type that reads this layout (data, so
+            that the checkpoint layer can name it without importing the models).
         signature: Regular expressions; EACH must match at least one key for a state
             dict to be in this layout.
         excluded: Regular expressions that NO key may match (what another family of
@@ -62,6 +64,7 @@ class ReferenceLayout:
             which this project calls ``layer{final_stage + 1}``.
     """
     name: str
+    backbone_type: str
     signature: Tuple[str, ...]
     excluded: Tuple[str, ...]
     stem_rules: Tuple[Tuple[str, str], ...]
@@ -155,6 +158,7 @@ COMMON_SIGNATURE = (
 
 GHOSTNETV2 = ReferenceLayout(
     name='GhostNetV2 (official ck_ghostnetv2_*.pth.tar / timm ghostnetv2_*)',
+    backbone_type='GhostNetV2',
     # The DFC branch (short_conv) is what V2 adds to GhostNet V1.
     signature=COMMON_SIGNATURE + (r'^blocks\.\d+\.\d+\.ghost1\.short_conv\.4\.weight$',),
     # GhostNetV3's re-parameterised branches.
@@ -168,6 +172,7 @@ GHOSTNETV2 = ReferenceLayout(
 # ghostnet_* share the V2 names without the DFC branch.
 GHOSTNET = ReferenceLayout(
     name='GhostNet V1 (official ghostnet_1x.pth / timm ghostnet_*)',
+    backbone_type='GhostNet',
     signature=COMMON_SIGNATURE,
     # V2's DFC branch and V3's re-parameterised branches.
     excluded=(r'\.short_conv\.', r'_rpr_'),
@@ -200,6 +205,7 @@ REP_BLOCK_RULES = tuple(
 )
 GHOSTNETV3 = ReferenceLayout(
     name='GhostNetV3 (official ghostnetv3-1.0.pth.tar / timm ghostnetv3_*, training layout)',
+    backbone_type='GhostNetV3',
     signature=(
         r'^conv_stem\.weight$',
         r'^bn1\.running_var$',
@@ -215,13 +221,15 @@ GHOSTNETV3 = ReferenceLayout(
     block_rules=REP_BLOCK_RULES + DFC_BLOCK_RULES + COMMON_BLOCK_RULES,
 )
 
-# Every family member, for messages that say which one a file belongs to.
+# Every layout this project reads. The signatures exclude each other, so a state dict
+# is in at most one of them.
 LAYOUTS = (GHOSTNET, GHOSTNETV2, GHOSTNETV3)
 
 
 def find_layout(keys: Iterable[str],
-                layouts: Sequence[ReferenceLayout]) -> Optional[ReferenceLayout]:
-    """The first of ``layouts`` that ``keys`` are in, or None."""
+                layouts: Sequence[ReferenceLayout] = LAYOUTS) -> Optional[ReferenceLayout]:
+    """The layout (of ``layouts``, default all) that a state dict with these keys is
+    in, or None: the one place where a file's family is recognised."""
     keys = list(keys)
     for layout in layouts:
         if layout.matches(keys):

@@ -7,8 +7,8 @@ INT8 post-training quantisation.
 ``OnnxPredictor``             preprocess an image as the config does, run, draw (runtime.py)
 ``quantize_int8``             static QDQ INT8 with onnxruntime (quantize.py)
 """
-from .export import (DEFAULT_OPSET, build_model, export_onnx, load_weights, onnx_session,
-                     run_onnx, switch_to_deploy, wrap_for_export)
+from .export import (DEFAULT_OPSET, build_model, export_onnx, onnx_session,
+                     prepare_for_export, run_onnx, wrap_for_export)
 from .nms import batched_nms
 from .quantize import quantize_int8, quantized_node_counts
 from .verify import compare, describe
@@ -16,8 +16,8 @@ from .wrappers import (BackboneExport, ClassifierExport, DenseDetectorExport,
                        SegmentorExport, TwoStageDetectorExport, paste_masks)
 
 __all__ = [
-    'DEFAULT_OPSET', 'build_model', 'export_onnx', 'load_weights', 'onnx_session',
-    'run_onnx', 'switch_to_deploy', 'wrap_for_export', 'batched_nms',
+    'DEFAULT_OPSET', 'build_model', 'export_onnx', 'onnx_session',
+    'prepare_for_export', 'run_onnx', 'wrap_for_export', 'batched_nms',
     'quantize_int8', 'quantized_node_counts', 'compare', 'describe', 'BackboneExport',
     'ClassifierExport', 'DenseDetectorExport', 'SegmentorExport', 'TwoStageDetectorExport',
     'paste_masks'

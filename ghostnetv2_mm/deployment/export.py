@@ -6,6 +6,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from ..checkpoint import load_model_weights
 from .wrappers import (BackboneExport, ClassifierExport, DenseDetectorExport,
                        SegmentorExport, TwoStageDetectorExport)
 
@@ -16,15 +17,11 @@ from .wrappers import (BackboneExport, ClassifierExport, DenseDetectorExport,
 DEFAULT_OPSET = 17
 
 
-def load_weights(model: nn.Module, checkpoint: str) -> None:
-    """Strict load of ``checkpoint`` (path or URL, any layout the project reads)."""
-    from ghostnetv2_mm.checkpoint import load_model_weights
-    load_model_weights(model, checkpoint)
-
-
-def switch_to_deploy(model: nn.Module) -> nn.Module:
-    """Eval mode with every BatchNorm of the GhostNet backbone folded, NCHW weights
-    (ONNX has no memory layout, so the graph must not carry layout conversions)."""
+def prepare_for_export(model: nn.Module) -> nn.Module:
+    """``model`` in eval mode with its GhostNet backbone switched to deploy mode,
+    with NCHW weights (ONNX has no memory layout, so the graph must not carry layout
+    conversions); the backbone's own ``switch_to_deploy`` defaults to channels-last,
+    the fastest layout for PyTorch on CPU."""
     model.eval()
     backbone = getattr(model, 'backbone', model)
     if hasattr(backbone, 'switch_to_deploy'):
@@ -48,8 +45,8 @@ def build_model(config, checkpoint: Optional[str] = None, cfg_options=None) -> n
     from mmengine.model import revert_sync_batchnorm
     model = revert_sync_batchnorm(build_model_from_config(cfg))
     if checkpoint:
-        load_weights(model, checkpoint)
-    return switch_to_deploy(model)
+        load_model_weights(model, checkpoint)
+    return prepare_for_export(model)
 
 
 def wrap_for_export(model: nn.Module) -> nn.Module:

@@ -7,9 +7,7 @@ ablation. They differ only in two class attributes: whether bottlenecks have DFC
 attention (V2, V3) and whether convs have GhostNetV3's re-parameterised branches.
 """
 import copy
-import inspect
-from numbers import Real
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -19,49 +17,11 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..checkpoint.adapter import load_model_weights, register_reference_layout_hook
 from ..checkpoint.layouts import GHOSTNET, GHOSTNETV2, GHOSTNETV3
+from .arch import (DEFAULT_INIT_CFG, STEM_CHANNELS, BackboneSettings, parse_backbone_args,
+                   pretrained_init_cfg)
 from .blocks import GhostBottleneck, conv_unit, deploy_unit
 from .deploy import check_foldable
 from .utils import make_divisible
-
-# One row per bottleneck: [kernel k, hidden width t, out width c, SE ratio, stride].
-# Stages 0-8 of the papers' Table 1 (the same in V1, V2 and V3); stage 9 is the
-# final 1x1 conv (see below).
-BASE_STAGES = [
-    [[3, 16, 16, 0, 1]],
-    [[3, 48, 24, 0, 2]],
-    [[3, 72, 24, 0, 1]],
-    [[5, 72, 40, 0.25, 2]],
-    [[5, 120, 40, 0.25, 1]],
-    [[3, 240, 80, 0, 2]],
-    [[3, 200, 80, 0, 1], [3, 184, 80, 0, 1], [3, 184, 80, 0, 1],
-     [3, 480, 112, 0.25, 1], [3, 672, 112, 0.25, 1]],
-    [[5, 672, 160, 0.25, 2]],
-    [[5, 960, 160, 0, 1], [5, 960, 160, 0.25, 1], [5, 960, 160, 0, 1],
-     [5, 960, 160, 0.25, 1]],
-]
-
-# Published widths: every channel count of BASE_STAGES (and the stem's 16 and the
-# final 960) is multiplied by the factor, then rounded with make_divisible(x, 4).
-ARCH_WIDTHS = {'1.0x': 1.0, '1.3x': 1.3, '1.6x': 1.6}
-
-STEM_CHANNELS = 16
-
-# What ``init_weights`` does without a Pretrained init_cfg: the initialisation mmcv's
-# ConvModule gives its conv and norm (Kaiming normal, fan_out, for ReLU; norms 1 / 0).
-DEFAULT_INIT_CFG = [
-    dict(type='Kaiming', layer='Conv2d', mode='fan_out', nonlinearity='relu',
-         distribution='normal'),
-    dict(type='Constant', layer=['_BatchNorm', 'GroupNorm'], val=1, bias=0),
-]
-
-
-class _Settings(NamedTuple):
-    """The validated arguments a backbone is built from."""
-    table: List[List[list]]
-    widen_factor: float
-    strides: List[int]
-    dilations: List[int]
-    dfc_blocks: frozenset
 
 
 class BaseGhostNet(BaseModule):
@@ -167,14 +127,28 @@ class BaseGhostNet(BaseModule):
                  pretrained: Optional[str] = None,
                  deploy: bool = False,
                  init_cfg: Union[dict, List[dict], None] = copy.deepcopy(DEFAULT_INIT_CFG)):
-        super().__init__(self._pretrained_init_cfg(pretrained, init_cfg))
-        settings = self._parse_args(
-            arch=arch, widen_factor=widen_factor, in_channels=in_channels,
-            out_indices=out_indices, frozen_stages=frozen_stages, strides=strides,
-            dilations=dilations, dfc_blocks=dfc_blocks, dfc_kernel_size=dfc_kernel_size,
-            norm_cfg=norm_cfg, act_cfg=act_cfg, se_act_cfg=se_act_cfg,
-            norm_eval=norm_eval, with_cp=with_cp, deploy=deploy)
-        self._build(settings, deploy)
+        owner = type(self).__name__
+        super().__init__(pretrained_init_cfg(owner, pretrained, init_cfg))
+        settings = parse_backbone_args(
+            owner, self.with_dfc, arch=arch, widen_factor=widen_factor,
+            in_channels=in_channels, out_indices=out_indices, frozen_stages=frozen_stages,
+            strides=strides, dilations=dilations, dfc_blocks=dfc_blocks,
+            dfc_kernel_size=dfc_kernel_size, norm_cfg=norm_cfg, act_cfg=act_cfg,
+            se_act_cfg=se_act_cfg, norm_eval=norm_eval, with_cp=with_cp, deploy=deploy)
+        #: The validated arguments (``models/arch.py``); the plain ones are also kept
+        #: as attributes, as mmpretrain's backbones keep theirs.
+        self.settings = settings
+        self.num_layers = settings.num_layers
+        self.in_channels = settings.in_channels
+        self.out_indices = settings.out_indices
+        self.frozen_stages = settings.frozen_stages
+        self.widen_factor = settings.widen_factor
+        self.dfc_blocks = settings.dfc_blocks
+        self.dfc_kernel_size = settings.dfc_kernel_size
+        self.norm_cfg, self.act_cfg = settings.norm_cfg, settings.act_cfg
+        self.se_act_cfg = settings.se_act_cfg
+        self.norm_eval, self.with_cp = settings.norm_eval, settings.with_cp
+        self._build(settings)
         self._freeze_stages()
         if deploy:  # already folded: this only sets the layout (channels-last) and eval
             self.switch_to_deploy()
@@ -182,188 +156,10 @@ class BaseGhostNet(BaseModule):
         # whoever loads it (mmengine's load_from, torch, load_model_weights).
         register_reference_layout_hook(self)
 
-    # ----------------------------------------------------------------- argument parsing
-    def _error(self, name, value, allowed, exc=ValueError):
-        return exc(f'{type(self).__name__}: invalid {name}={value!r}; allowed: {allowed}')
-
-    def _pretrained_init_cfg(self, pretrained, init_cfg):
-        if pretrained is None:
-            return init_cfg
-        if not isinstance(pretrained, str):
-            raise self._error('pretrained', pretrained,
-                              'a checkpoint path or URL (str) or None', TypeError)
-        if init_cfg is not None and init_cfg != DEFAULT_INIT_CFG:
-            raise ValueError(f'{type(self).__name__}: pass either pretrained or init_cfg, '
-                             f'not both (got pretrained={pretrained!r}, '
-                             f'init_cfg={init_cfg!r})')
-        return dict(type='Pretrained', checkpoint=pretrained)
-
-    def _parse_args(self, *, arch, widen_factor, in_channels, out_indices, frozen_stages,
-                    strides, dilations, dfc_blocks, dfc_kernel_size, norm_cfg, act_cfg,
-                    se_act_cfg, norm_eval, with_cp, deploy) -> _Settings:
-        """Validate every argument (each error names it, its value and what is
-        allowed); keep the plain ones as attributes, return what building needs."""
-        table, widen_factor = self._parse_arch(arch, widen_factor)
-        num_stages = len(table)
-        self.num_layers = num_stages + 2  # stem + stages + final conv
-        self.in_channels = self._check_int('in_channels', in_channels, 1)
-        self.out_indices = self._parse_out_indices(out_indices)
-        if (not isinstance(frozen_stages, int) or isinstance(frozen_stages, bool)
-                or not -1 <= frozen_stages < self.num_layers):
-            raise self._error('frozen_stages', frozen_stages,
-                              f'an int in [-1, {self.num_layers - 1}]')
-        self.frozen_stages = frozen_stages
-        strides = self._parse_strides(strides, [stage[0][4] for stage in table])
-        dilations = self._parse_per_stage('dilations', dilations, num_stages)
-        dfc_blocks = self._parse_dfc_blocks(dfc_blocks, sum(len(s) for s in table))
-        if (not isinstance(dfc_kernel_size, int) or isinstance(dfc_kernel_size, bool)
-                or dfc_kernel_size < 1 or dfc_kernel_size % 2 == 0):
-            raise self._error('dfc_kernel_size', dfc_kernel_size, 'a positive odd int')
-        self.dfc_kernel_size = dfc_kernel_size
-        for name, cfg in (('norm_cfg', norm_cfg), ('act_cfg', act_cfg),
-                          ('se_act_cfg', se_act_cfg)):
-            self._check_layer_cfg(name, cfg)
-        for name, flag in (('norm_eval', norm_eval), ('with_cp', with_cp),
-                           ('deploy', deploy)):
-            if not isinstance(flag, bool):
-                raise self._error(name, flag, 'True or False', TypeError)
-        self.norm_eval = norm_eval
-        self.with_cp = with_cp
-        self.norm_cfg = copy.deepcopy(norm_cfg)
-        self.act_cfg = copy.deepcopy(act_cfg)
-        self.se_act_cfg = copy.deepcopy(se_act_cfg)
-        self.widen_factor = widen_factor
-        self.dfc_blocks = dfc_blocks
-        return _Settings(table, widen_factor, strides, dilations, dfc_blocks)
-
-    def _check_int(self, name, value, minimum):
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise self._error(name, value, f'an int >= {minimum}')
-        return value
-
-    def _parse_arch(self, arch, widen_factor):
-        if widen_factor is not None and (not isinstance(widen_factor, Real)
-                                         or isinstance(widen_factor, bool)
-                                         or widen_factor <= 0):
-            raise self._error('widen_factor', widen_factor, 'a positive number or None')
-        if isinstance(arch, str):
-            if arch not in ARCH_WIDTHS:
-                raise self._error('arch', arch,
-                                  f'one of {sorted(ARCH_WIDTHS)} or a custom stage table')
-            implied = ARCH_WIDTHS[arch]
-            if widen_factor is not None and float(widen_factor) != implied:
-                raise ValueError(
-                    f'{type(self).__name__}: widen_factor={widen_factor!r} contradicts '
-                    f'arch={arch!r} (which means widen_factor={implied}); allowed: omit '
-                    'widen_factor, or use a custom stage table as arch')
-            return BASE_STAGES, implied
-        if not isinstance(arch, (list, tuple)) or len(arch) == 0:
-            raise self._error('arch', arch, f'one of {sorted(ARCH_WIDTHS)} or a non-empty '
-                              'list of stages', TypeError)
-        for s, stage in enumerate(arch):
-            if not isinstance(stage, (list, tuple)) or len(stage) == 0:
-                raise self._error(f'arch[{s}]', stage, 'a non-empty list of '
-                                  '[kernel, hidden, out, se_ratio, stride]')
-            for b, row in enumerate(stage):
-                where = f'arch[{s}][{b}]'
-                if not isinstance(row, (list, tuple)) or len(row) != 5:
-                    raise self._error(where, row, '[kernel, hidden, out, se_ratio, stride]')
-                k, t, c, se, st = row
-                if not isinstance(k, int) or k < 1 or k % 2 == 0:
-                    raise self._error(f'{where} kernel', k, 'a positive odd int')
-                for n, v in (('hidden', t), ('out', c)):
-                    if not isinstance(v, Real) or v <= 0:
-                        raise self._error(f'{where} {n} width', v, 'a positive number')
-                if not isinstance(se, Real) or not 0 <= se < 1:
-                    raise self._error(f'{where} se_ratio', se, 'a number in [0, 1)')
-                if st not in (1, 2) or (b > 0 and st != 1):
-                    raise self._error(f'{where} stride', st, '1 or 2 for the first block '
-                                      'of a stage, 1 for the others')
-        return [list(map(list, stage)) for stage in arch], \
-            1.0 if widen_factor is None else float(widen_factor)
-
-    def _parse_out_indices(self, out_indices):
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        n = self.num_layers
-        allowed = f'a non-empty sequence of distinct ints in [-{n}, {n - 1}]'
-        if (not isinstance(out_indices, (list, tuple)) or len(out_indices) == 0
-                or not all(isinstance(i, int) and not isinstance(i, bool)
-                           for i in out_indices)):
-            raise self._error('out_indices', out_indices, allowed)
-        if not all(-n <= i < n for i in out_indices):
-            raise self._error('out_indices', out_indices, allowed)
-        normalised = [i % n for i in out_indices]
-        if len(set(normalised)) != len(normalised):
-            raise self._error('out_indices', out_indices, allowed)
-        # Outputs come in network order, so out_channels must too.
-        return tuple(sorted(normalised))
-
-    def _parse_per_stage(self, name, values, num_stages):
-        if values is None:
-            return [1] * num_stages
-        if (not isinstance(values, (list, tuple)) or len(values) != num_stages
-                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
-                           for v in values)):
-            raise self._error(name, values, f'a sequence of {num_stages} ints >= 1 '
-                              '(one per stage)')
-        return list(values)
-
-    def _parse_strides(self, strides, arch_strides):
-        if strides is None:
-            return list(arch_strides)
-        strides = self._parse_per_stage('strides', strides, len(arch_strides))
-        for i, (s, a) in enumerate(zip(strides, arch_strides)):
-            if s not in (1, a):
-                raise self._error(f'strides[{i}]', s,
-                                  f'{sorted({1, a})} (the arch stride of stage {i}, or 1)')
-        return strides
-
-    def _parse_dfc_blocks(self, dfc_blocks, num_blocks):
-        if not self.with_dfc:
-            if dfc_blocks is not None and (not isinstance(
-                    dfc_blocks, (list, tuple, set, frozenset, range)) or len(dfc_blocks)):
-                raise self._error('dfc_blocks', dfc_blocks,
-                                  f'None or () ({type(self).__name__} has no DFC '
-                                  'attention; GhostNetV2 and GhostNetV3 have)')
-            return frozenset()
-        if dfc_blocks is None:
-            return frozenset(range(2, num_blocks))
-        allowed = f'None or a sequence of bottleneck indices in [0, {num_blocks - 1}]'
-        if not isinstance(dfc_blocks, (list, tuple, set, frozenset, range)):
-            raise self._error('dfc_blocks', dfc_blocks, allowed, TypeError)
-        for i in dfc_blocks:
-            if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < num_blocks:
-                raise self._error('dfc_blocks', dfc_blocks, allowed)
-        return frozenset(dfc_blocks)
-
-    def _check_layer_cfg(self, name, cfg):
-        if not isinstance(cfg, dict) or 'type' not in cfg:
-            raise self._error(name, cfg, "a dict with a 'type' key", TypeError)
-        layer_type = cfg['type']
-        if inspect.isclass(layer_type) and issubclass(layer_type, nn.Module):
-            return
-        # The lookup mmcv's build_norm_layer / build_activation_layer make: the
-        # registry of the current default scope (e.g. mmpretrain's, with its LN2d),
-        # which falls back to mmengine's root MODELS.
-        with MODELS.switch_scope_and_registry(None) as registry:
-            found = isinstance(layer_type, str) and registry.get(layer_type) is not None
-            scope = registry.scope
-        if not found:
-            examples = ('BN, SyncBN, GN, LN' if name == 'norm_cfg'
-                        else 'ReLU, ReLU6, HSwish, GELU')
-            raise KeyError(
-                f'{type(self).__name__}: invalid {name}={cfg!r}: type {layer_type!r} is '
-                f'not registered in the MODELS registry of scope {scope!r} nor in the root '
-                f'MODELS of mmengine; allowed: a registered '
-                f'{"norm" if name == "norm_cfg" else "activation"} layer such as '
-                f'{examples} (a layer of a toolkit needs that default scope or the scope '
-                'prefix, e.g. mmpretrain.LN2d)')
-
     # ------------------------------------------------------------------------ building
-    def _build(self, settings: _Settings, deploy: bool) -> None:
+    def _build(self, settings: BackboneSettings) -> None:
         """Build layers 0-10 and describe them in ``feature_info``."""
-        w = settings.widen_factor
+        w, deploy = settings.widen_factor, settings.deploy
         unit = dict(norm_cfg=self.norm_cfg, act_cfg=self.act_cfg, deploy=deploy)
         channels = make_divisible(STEM_CHANNELS * w, 4)
         self.layer0 = conv_unit(self.in_channels, channels, 3, stride=2, padding=1, **unit)
@@ -406,16 +202,6 @@ class BaseGhostNet(BaseModule):
         self.out_channels: Tuple[int, ...] = tuple(info[i]['num_chs'] for i in self.out_indices)
         self.deploy = deploy
         self._deploy_channels_last = False
-
-    @property
-    def layer_channels(self) -> List[int]:
-        """Channels of every output index (from ``feature_info``)."""
-        return [f['num_chs'] for f in self.feature_info]
-
-    @property
-    def layer_strides(self) -> List[int]:
-        """Stride of every output index (from ``feature_info``)."""
-        return [f['reduction'] for f in self.feature_info]
 
     def bottlenecks(self):
         """(global index, output index, position in the layer, block) of every
@@ -556,3 +342,9 @@ class GhostNetV3(BaseGhostNet):
     """
     reference_layout = GHOSTNETV3
     num_branches = 3
+
+
+#: The GhostNet family, by type name: the one list every tool, check and test uses.
+#: The three share arguments, output indices and taps (swapping ``type=`` is the
+#: whole ablation); each reads its official/timm layout (``reference_layout``).
+FAMILY = {cls.__name__: cls for cls in (GhostNet, GhostNetV2, GhostNetV3)}

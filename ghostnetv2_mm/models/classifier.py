@@ -8,7 +8,7 @@ computes the same function with the same parameters (6,156,908 for GhostNetV2-1.
 Official and timm checkpoints load into it directly (``conv_head`` -> ``head.layers.0.fc``,
 ``classifier`` -> ``head.layers.1.fc``; see ``ghostnetv2_mm.checkpoint.layouts``).
 """
-from .backbone import ARCH_WIDTHS
+from .arch import ARCH_WIDTHS
 from .utils import make_divisible
 
 HEAD_CHANNELS = 1280

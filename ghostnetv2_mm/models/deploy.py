@@ -206,7 +206,3 @@ def conv_module_to_linear(module: ConvModule) -> nn.Linear:
         if conv.bias is not None:
             linear.bias.copy_(conv.bias)
     return linear
-
-
-def count_batch_norms(module: nn.Module) -> int:
-    return sum(isinstance(m, _BatchNorm) for m in module.modules())

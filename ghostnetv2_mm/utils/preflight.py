@@ -6,6 +6,7 @@ from typing import List, Optional
 from mmengine.config import Config
 
 from ..checkpoint.reading import TRAIN_FROM_SCRATCH_HINT
+from ..models import FAMILY
 
 PRETRAINED_HINT = (
     'The named configs read the official ImageNet weights by URL (downloaded once into '
@@ -147,8 +148,6 @@ def setup_launcher(cfg: Config) -> Optional[str]:
     return None
 
 
-# The GhostNet family: the same stage table and output indices, so the same taps.
-GHOSTNET_FAMILY = ('GhostNet', 'GhostNetV2', 'GhostNetV3')
 # Necks that list their inputs deepest first (mmdet's YOLOV3Neck).
 DEEPEST_FIRST_NECKS = ('YOLOV3Neck',)
 
@@ -160,12 +159,11 @@ def check_feature_channels(cfg: Config) -> Optional[str]:
     model = cfg.get('model') or {}
     backbone_cfg = model.get('backbone') or {}
     backbone_type = backbone_cfg.get('type')
-    if backbone_type not in GHOSTNET_FAMILY:
+    if backbone_type not in FAMILY:
         return None
-    from .. import models
     shape_args = {k: backbone_cfg[k] for k in ('arch', 'widen_factor', 'out_indices',
                                                'in_channels') if k in backbone_cfg}
-    channels = list(getattr(models, backbone_type)(**shape_args).out_channels)
+    channels = list(FAMILY[backbone_type](**shape_args).out_channels)
     described = (f"the backbone ({backbone_type} arch={shape_args.get('arch', '1.0x')!r}, "
                  f"out_indices={tuple(shape_args.get('out_indices', (3, 5, 7, 9)))}) "
                  f'outputs {channels} channels')

@@ -94,7 +94,8 @@ def image_files(parser, paths):
 
 def build(args):
     import torch
-    from ghostnetv2_mm.deployment import build_model, load_weights, switch_to_deploy
+    from ghostnetv2_mm.checkpoint import load_model_weights
+    from ghostnetv2_mm.deployment import build_model, prepare_for_export
     if args.config:
         return build_model(args.config, args.checkpoint, args.cfg_options)
     torch.manual_seed(0)
@@ -105,8 +106,8 @@ def build(args):
         from ghostnetv2_mm.models import GhostNetV2
         model = GhostNetV2(args.arch, out_indices=tuple(args.out_indices))
     if args.checkpoint:
-        load_weights(model, args.checkpoint)
-    return switch_to_deploy(model)
+        load_model_weights(model, args.checkpoint)
+    return prepare_for_export(model)
 
 
 def main(argv=None) -> int:

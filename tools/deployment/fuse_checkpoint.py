@@ -30,17 +30,8 @@ import argparse
 import os
 import sys
 
-import torch
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from ghostnetv2_mm.checkpoint import (CheckpointError, load_model_weights,  # noqa: E402
-                                      read_checkpoint, save_checkpoint_file,
-                                      unwrap_state_dict)
-from ghostnetv2_mm.models import ARCH_WIDTHS, GhostNet, GhostNetV2, GhostNetV3  # noqa: E402
-from ghostnetv2_mm.models.deploy import count_batch_norms  # noqa: E402
-
-FAMILY = {cls.__name__: cls for cls in (GhostNet, GhostNetV2, GhostNetV3)}
+from ghostnetv2_mm.checkpoint import read_checkpoint, save_checkpoint_file, unwrap_state_dict
+from ghostnetv2_mm.models import ARCH_WIDTHS, FAMILY, fuse_state_dict
 
 
 def parse_args(argv=None):
@@ -57,38 +48,6 @@ def parse_args(argv=None):
     parser.add_argument('--check-size', type=int, default=96,
                         help='side of the random input for the self-check (0: skip)')
     return parser.parse_args(argv)
-
-
-def fuse_state_dict(state: dict, arch: str = '1.0x', dfc_blocks=None,
-                    dfc_kernel_size: int = 5, check_size: int = 96,
-                    backbone_type: str = 'GhostNetV2'):
-    """Return (fused state dict, max abs diff of the self-check or None)."""
-    model = FAMILY[backbone_type](arch, out_indices=tuple(range(11)), dfc_blocks=dfc_blocks,
-                                  dfc_kernel_size=dfc_kernel_size)
-    if count_batch_norms(model) and not any('running_mean' in k or 'running_var' in k
-                                            for k in state):
-        raise CheckpointError('the checkpoint has no BatchNorm statistics: already fused?')
-    # A whole model of this project: fuse its backbone part, keep the rest (neck, head).
-    prefix = 'backbone.' if any(k.startswith('backbone.') for k in state) else ''
-    # The one loader: this project's layout or the official/timm one, strictly.
-    load_model_weights(model, {k[len(prefix):]: v for k, v in state.items()
-                               if k.startswith(prefix)}, logger='silent')
-    rest = {k: v for k, v in state.items() if prefix and not k.startswith(prefix)}
-    if not prefix:  # official/timm file: keep its classifier head, as mmpretrain's
-        from ghostnetv2_mm.checkpoint.layouts import ReferenceLayout
-        rest = ReferenceLayout.head_to_stacked_linear(state)
-        prefix = 'backbone.' if rest else ''
-    model.eval()
-    x = torch.randn(1, 3, check_size, check_size) if check_size else None
-    with torch.no_grad():
-        before = model(x) if x is not None else None
-        model.switch_to_deploy(channels_last=False)
-        after = model(x) if x is not None else None
-    diff = None if x is None else max((a - b).abs().max().item()
-                                      for a, b in zip(before, after))
-    out = dict(rest)
-    out.update({prefix + k: v.contiguous() for k, v in model.state_dict().items()})
-    return out, diff
 
 
 def main(argv=None) -> int:

@@ -10,6 +10,7 @@ and every mutant costs a pytest start (10-30 s of imports) on top of its tests.
 
 BLOCKS = 'ghostnetv2_mm/models/blocks.py'
 BACKBONE = 'ghostnetv2_mm/models/backbone.py'
+ARCH = 'ghostnetv2_mm/models/arch.py'
 DEPLOY = 'ghostnetv2_mm/models/deploy.py'
 UTILS = 'ghostnetv2_mm/models/utils.py'
 LAYOUTS = 'ghostnetv2_mm/checkpoint/layouts.py'
@@ -24,7 +25,7 @@ PARITY = ['tests/test_parity.py::test_every_stage_and_the_logits_match_the_refer
 DEPLOY_EQUALS_EVAL = ['tests/test_deploy.py::test_deploy_equals_eval[1.0x]']
 T_BACKBONE = 'tests/test_backbone.py::'
 T_CHECKPOINT = 'tests/test_checkpoint.py::'
-T_TARGETS = 'tests/test_mutation_targets.py::'
+T_STRICT = 'tests/test_strict_loading.py::'
 MASK_RCNN_ONNX = ['tests/test_onnx_export.py::test_mask_rcnn_onnx_matches_predict']
 
 
@@ -62,7 +63,7 @@ MUTANTS = [
          new="return F.interpolate(gate, size=tuple(size), mode='bilinear')",
          why='the gate is resized bilinearly instead of nearest',
          tests=PARITY),
-    dict(name='dfc-default-blocks', file=BACKBONE,
+    dict(name='dfc-default-blocks', file=ARCH,
          old='            return frozenset(range(2, num_blocks))',
          new='            return frozenset(range(1, num_blocks))',
          why='DFC attention also in the second bottleneck',
@@ -183,12 +184,12 @@ MUTANTS = [
          old='    if missing or unexpected or mismatched:',
          new='    if unexpected or mismatched:',
          why='a checkpoint that lacks some weights loads partially',
-         tests=[T_TARGETS + 'test_a_checkpoint_missing_one_weight_is_refused_and_nothing_is_loaded']),
+         tests=[T_STRICT + 'test_a_checkpoint_missing_one_weight_is_refused_and_nothing_is_loaded']),
     dict(name='strict-ignores-unexpected', file=ADAPTER,
          old='    if missing or unexpected or mismatched:',
          new='    if missing or mismatched:',
          why='a checkpoint with extra tensors loads without a word',
-         tests=[T_TARGETS + 'test_a_checkpoint_with_one_unexpected_tensor_is_refused_and_nothing_is_loaded']),
+         tests=[T_STRICT + 'test_a_checkpoint_with_one_unexpected_tensor_is_refused_and_nothing_is_loaded']),
     dict(name='strict-ignores-shapes', file=ADAPTER,
          old='    if missing or unexpected or mismatched:',
          new='    if missing or unexpected:',
@@ -204,7 +205,7 @@ MUTANTS = [
          old='std = torch.sqrt(bn.running_var.double() + bn.eps)',
          new='std = torch.sqrt(bn.running_var.double())',
          why="BN folding forgets eps (visible where a channel's variance is small)",
-         tests=DEPLOY_EQUALS_EVAL + [T_TARGETS + 'test_folding_a_batch_norm_keeps_its_eps']),
+         tests=DEPLOY_EQUALS_EVAL + ['tests/test_deploy.py::test_folding_a_batch_norm_keeps_its_eps']),
     # ------------------------------------------------------------------ the tools
     dict(name='benchmark-nan-features-pass', file='tools/transfer_benchmark.py',
          old='    if len(bad):\n        raise NonFiniteError(',

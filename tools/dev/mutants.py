@@ -20,6 +20,7 @@ It prints a table and exits 1 if any mutant survived (2 for a setup error).
     python tools/dev/mutants.py --only dfc-sigmoid se-gate
 """
 import argparse
+import importlib.util
 import os
 import os.path as osp
 import re
@@ -32,9 +33,17 @@ import time
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(osp.dirname(HERE))
-sys.path.insert(0, HERE)
 
-from mutant_list import MUTANTS  # noqa: E402
+
+def _load_mutants():
+    # mutant_list.py sits beside this script; it is data, not part of the package
+    spec = importlib.util.spec_from_file_location('mutant_list', osp.join(HERE, 'mutant_list.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.MUTANTS
+
+
+MUTANTS = _load_mutants()
 
 
 class SetupError(RuntimeError):

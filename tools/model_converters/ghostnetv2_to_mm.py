@@ -12,12 +12,10 @@ weights were found; with --allow-partial the file is written anyway and EVERY ke
 did not fit is listed.
 """
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from ghostnetv2_mm.checkpoint import CheckpointError, convert_checkpoint_file  # noqa: E402
+from ghostnetv2_mm.checkpoint import CheckpointError
+from ghostnetv2_mm.models import convert_checkpoint_file
 
 
 def main(argv=None) -> int:

@@ -14,16 +14,13 @@ stage is drawn (one panel per stage); --blocks all draws every one, a row per st
 import argparse
 import math
 import os
-import sys
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from ghostnetv2_mm.models import BaseGhostNet, GhostNetV2  # noqa: E402
+from ghostnetv2_mm.models import BaseGhostNet, GhostNetV2
 
 # ImageNet statistics, RGB order, as every GhostNetV2 config normalises.
 MEAN = np.array([123.675, 116.28, 103.53], np.float32)

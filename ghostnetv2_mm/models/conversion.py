@@ -1,5 +1,10 @@
 """Convert an official/timm GhostNet-family checkpoint into this project's layouts.
 
+It sits above both the checkpoint layer (key names, reading, adapting) and the
+models: it recognises the file's family by the layout alone
+(:func:`~ghostnetv2_mm.checkpoint.layouts.find_layout`), then builds that backbone or
+classifier.
+
 The conversion is a load followed by a save: the file is read by the one reader, put
 into a freshly built model by the one adapter (strictly), and that model's state dict
 is written. So a converted file holds exactly what the model needs, and a file that
@@ -7,13 +12,15 @@ does not fit is refused by the same checks as everywhere else.
 """
 import os
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List
 
-from .adapter import (CheckpointMismatch, adapt_state_dict, describe_mismatches,
-                      load_model_weights, unwrap_state_dict)
-from .layouts import is_profiler_counter
-from .reading import read_checkpoint
-from .safe_io import CheckpointError, save_checkpoint_file
+from ..checkpoint import (CheckpointError, CheckpointMismatch, adapt_state_dict,
+                          load_model_weights, read_checkpoint, save_checkpoint_file,
+                          unwrap_state_dict)
+from ..checkpoint.adapter import describe_mismatches
+from ..checkpoint.layouts import LAYOUTS, find_layout, is_profiler_counter
+from .backbone import FAMILY
+from .classifier import build_classifier
 
 # Stem width -> published width: the stem is make_divisible(16 * widen_factor, 4).
 STEM_TO_ARCH = {16: '1.0x', 20: '1.3x', 24: '1.6x'}
@@ -28,21 +35,6 @@ class ConversionReport:
     problems: List[str] = field(default_factory=list)
 
 
-def family_backbones():
-    """The backbone classes of this project that read an official/timm layout."""
-    from .. import models
-    return [cls for cls in vars(models).values()
-            if isinstance(cls, type) and getattr(cls, 'reference_layout', None) is not None]
-
-
-def detect_family(state_dict) -> Optional[type]:
-    """The backbone class whose reference layout ``state_dict`` is in, or None."""
-    for cls in family_backbones():
-        if cls.reference_layout.matches(state_dict):
-            return cls
-    return None
-
-
 def convert_checkpoint_file(src: str, dst: str, backbone_only: bool = False,
                             allow_partial: bool = False) -> ConversionReport:
     """Convert ``src`` (official file or timm state dict; path or URL) into ``dst``.
@@ -54,12 +46,13 @@ def convert_checkpoint_file(src: str, dst: str, backbone_only: bool = False,
     unless ``allow_partial``.
     """
     state_dict = unwrap_state_dict(read_checkpoint(src))
-    cls = detect_family(state_dict)
-    if cls is None:
+    layout = find_layout(state_dict)
+    if layout is None:
         raise CheckpointError(
             f'{src!r} is in none of the official/timm layouts this project reads '
-            f'({", ".join(c.reference_layout.name for c in family_backbones())}); if it '
+            f'({", ".join(known.name for known in LAYOUTS)}); if it '
             'is already a ghostnetv2-mm checkpoint, use it as it is')
+    cls = FAMILY[layout.backbone_type]
     report = ConversionReport(backbone_type=cls.__name__)
     report.profiler_counters = sum(map(is_profiler_counter, state_dict))
     stem = int(state_dict['conv_stem.weight'].shape[0])
@@ -72,7 +65,6 @@ def convert_checkpoint_file(src: str, dst: str, backbone_only: bool = False,
     else:
         num_classes = int(state_dict['classifier.weight'].shape[0]) \
             if 'classifier.weight' in state_dict else 1000
-        from ..models import build_classifier
         model = build_classifier(report.arch, num_classes, backbone_type=cls.__name__)
     try:
         load_model_weights(model, state_dict, logger='silent')
