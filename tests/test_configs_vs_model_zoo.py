@@ -1,5 +1,5 @@
-"""The paper's detector and the mobile detectors users pair with the backbone (issue 11):
-YOLOv3 (320 / 416), SSDLite, DeepLabV3+, and the GhostNet V1 / V3 ablations.
+"""The configs against the model-zoo configs they inherit (YOLOv3 320 / 416, SSDLite,
+DeepLabV3+, and the GhostNet V1 / V3 ablations of the detection configs).
 
 Each GhostNetV2 config inherits an mmdet/mmseg model-zoo config and changes only the
 backbone and the feature widths; each ablation changes only the backbone type and its

@@ -20,7 +20,7 @@ if osp.join(ROOT, 'tools') not in sys.path:
 from helpers import once, tiny_det_config as tiny_config  # noqa: E402
 from ghostnetv2_mm.checkpoint import read_checkpoint  # noqa: E402
 
-# GhostNetV2 only (the GhostNet V1 / V3 ablations: tests/test_downstream_configs.py)
+# GhostNetV2 only (the GhostNet V1 / V3 ablations: tests/test_configs_vs_model_zoo.py)
 PATTERNS = ('retinanet_ghostnetv2*.py', 'mask-rcnn_ghostnetv2*.py')
 COCO_CONFIGS = sorted(
     osp.relpath(p, ROOT) for pattern in PATTERNS
