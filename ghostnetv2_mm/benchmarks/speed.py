@@ -7,7 +7,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from functools import partial
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 

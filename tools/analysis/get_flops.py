@@ -56,7 +56,8 @@ def main(argv=None):
         from mmengine.config import Config
         from ghostnetv2_mm.utils.toolkit import build_model_from_config
         # the plain network forward (mode='tensor'), no pre- or post-processing
-        model, what = ClassifierExport(build_model_from_config(Config.fromfile(args.config))), args.config
+        model = ClassifierExport(build_model_from_config(Config.fromfile(args.config)))
+        what = args.config
     else:
         name = f'{args.type} {args.arch}' + (' deploy' if args.deploy else '')
         if args.classifier:
