@@ -99,7 +99,8 @@ def onnx_backends(wrapper: nn.Module, names: Sequence[str], *, workdir: str,
 
 
 def build_peer(name: str, arch: str, channels_last: bool) -> Optional[nn.Module]:
-    """The PyTorch backbone called ``name`` (None when its package is missing).
+    """The PyTorch backbone called ``name`` (None when its package or, for timm, its
+    width is missing).
 
     All produce the full trunk up to the last stride-32 features: ours with every
     layer run (out_indices up to layer 10, the 960-channel conv), timm's
@@ -119,7 +120,9 @@ def build_peer(name: str, arch: str, channels_last: bool) -> Optional[nn.Module]
             return TimmFeatures(create_timm_model(TIMM_PEERS[name], arch)).eval()
         except ImportError as exc:
             log(f'timm cannot be imported: {exc}')
-            return None
+        except ValueError as exc:  # a width timm does not have (GhostNet V1 at 1.6x)
+            log(str(exc))
+        return None
     try:
         from mmpretrain.models import MobileNetV2, MobileNetV3, ResNet
     except ImportError as exc:
