@@ -232,10 +232,10 @@ def load_model_weights(model: nn.Module,
 
     ``checkpoint`` is anything :func:`read_checkpoint` reads (a local path, an
     ``http(s)://`` URL, another mmengine scheme) or an already loaded checkpoint dict.
-    ``prefix`` selects a sub-dict (e.g. ``'backbone.'``). When ``model`` is a GhostNet
-    backbone and the file is a whole model of this project, its ``backbone.`` part is
-    used. Official and timm GhostNet-family files are renamed (see
-    :func:`adapt_state_dict`).
+    ``prefix`` selects a sub-dict (e.g. ``'backbone.'``). When no key of the file fits
+    ``model`` and the file is a whole OpenMMLab model, its ``backbone.`` part is used
+    (:func:`split_backbone`): a backbone takes a detector's or classifier's file.
+    Official and timm GhostNet-family files are renamed (see :func:`adapt_state_dict`).
 
     Every parameter and buffer of ``model`` must be found with its shape (BatchNorm's
     ``num_batches_tracked`` excepted) and every selected tensor of the file must have
@@ -250,9 +250,8 @@ def load_model_weights(model: nn.Module,
     if prefix:
         state_dict = _select_prefix(state_dict, prefix, source)
     expected = model.state_dict()
-    if (prefix is None and _layout_of(model) is not None
-            and not any(k in expected for k in state_dict)):
-        # A GhostNet backbone given a whole model's file: take its backbone part.
+    if prefix is None and not any(k in expected for k in state_dict):
+        # A backbone given a whole model's file: take its backbone part.
         state_dict = split_backbone(state_dict)[1]
     state_dict, dropped = adapt_state_dict(model, state_dict)
 
