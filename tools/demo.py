@@ -71,6 +71,7 @@ def build(cfg, checkpoint: str, device: str):
 
 
 def parse_args(argv=None):
+    from mmengine.config import DictAction
     parser = ToolParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('inputs', help='an image or a folder of images')
     parser.add_argument('config', type=existing_file)
@@ -81,6 +82,8 @@ def parse_args(argv=None):
     parser.add_argument('--limit', type=non_negative_int, default=0,
                         help='at most N images (0: all)')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries')
     args = parser.parse_args(argv)
     if not 0 <= args.score_thr <= 1:
         parser.error(f'--score-thr {args.score_thr}: allowed: a score in [0, 1]')
@@ -103,6 +106,8 @@ def main(argv=None):
     from ghostnetv2_mm.deployment.runtime import ImagePreparer
     from ghostnetv2_mm.utils.fileio import atomic_output
     cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     prepare = ImagePreparer(cfg)
     for path in args.images:  # every image readable, before the model is built
         prepare(path)

@@ -234,9 +234,9 @@ def check_output(path: str, option: str, inputs: Iterable[Tuple[str, Optional[st
         refuse(f'{parent!r} is a file, so nothing can be written under it')
     if not os.access(parent, os.W_OK):
         refuse(f'the folder {parent!r} is not writable')
-    if suffixes and not path.lower().endswith(tuple(suffixes)):
-        refuse(f'the file name must end with {" or ".join(suffixes)}')
     for name, source in inputs:
         if source and not is_url(source) and same_file(path, source):
             refuse(f'is the same file as {name} {source!r} (writing it would destroy the '
                    'input); choose another name')
+    if suffixes and not path.lower().endswith(tuple(suffixes)):
+        refuse(f'the file name must end with {" or ".join(suffixes)}')
