@@ -41,7 +41,7 @@ def options(table):
 RETINA = ['--config', RETINANET, '--checkpoint', '{retina.pth}', '--export-size', '64',
           '--check-sizes', '64']
 RETINA_OPTS = options(RETINANET_OPTIONS)
-NOTHING = options({**RETINANET_OPTIONS, 'model.test_cfg.score_thr': 0.99})
+NOTHING = options({**RETINANET_OPTIONS, 'model.test_cfg.score_thr': 1.0})  # > 1: none
 BACKBONE = ['--arch', '1.0x', '--out-indices', '5', '--export-size', '32',
             '--check-sizes', '32']
 COCO_FIRST_CLASSES = ('person', 'bicycle', 'car')  # labels 0-2 of the 3-class heads

@@ -99,8 +99,11 @@ def load_checkpoint_file(path, map_location='cpu'):
     if not os.path.isfile(path):
         raise FileNotFoundError(f'checkpoint file not found: {path!r}')
     try:
-        with torch.serialization.safe_globals(_allowed_globals()):
-            return torch.load(path, map_location=map_location, weights_only=True)
+        # Registered process-wide (idempotent), not with the safe_globals context
+        # manager: leaving that context removes its entries, which would take the
+        # process-wide registration (mmengine's --resume / load_from) away with them.
+        register_safe_globals()
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise refusal_error(path, exc) from None
     except Exception as exc:  # noqa: BLE001 - any other failure: not a readable file

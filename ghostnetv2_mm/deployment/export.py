@@ -19,7 +19,7 @@ from .wrappers import (BackboneExport, ClassifierExport, DenseDetectorExport,
 DEFAULT_OPSET = 17
 # The opsets the export writes: RoiAlign's aligned mode needs 16, the TorchScript
 # exporter writes up to 20.
-OPSETS = (16, 20)
+OPSETS = (11, 20)
 # metadata_props keys of an exported file start with this
 METADATA_PREFIX = 'ghostnetv2_mm.'
 
@@ -133,7 +133,11 @@ def write_onnx_with_metadata(data: bytes, path: str,
 def read_onnx_metadata(path: str) -> Dict[str, str]:
     """The metadata_props of an ONNX file (weights not loaded)."""
     import onnx
-    model = onnx.load(path, load_external_data=False)
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - protobuf's errors: name the file
+        raise UserError(f'{path!r} is not a readable ONNX file ({type(exc).__name__}: '
+                        f'{exc})') from exc
     return {p.key: p.value for p in model.metadata_props}
 
 
