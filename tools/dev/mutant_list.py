@@ -280,4 +280,9 @@ MUTANTS = [
          new='    if not rows:',
          why='a detector check in which nothing was detected, so nothing compared, passes',
          tests=[SAFETY + 'test_tool_case[export-nothing-compared-fails-and-keeps-the-old-file]']),
+    dict(name='ties-count-as-mismatches', file='ghostnetv2_mm/deployment/verify.py',
+         old='        if free:',
+         new='        if False:',
+         why='a box that took the place of an equally scored one counts as a mismatch',
+         tests=[SAFETY + 'test_an_equally_scored_box_kept_instead_is_a_tie_not_a_mismatch']),
 ]
