@@ -101,7 +101,7 @@ class atomic_output:  # noqa: N801 - used as a context manager, like open()
                 self.kept = failed_path(self.target)
                 _replace(self.path, self.kept)
         finally:
-            if os.path.exists(self.path):
+            if self.kept is None and os.path.exists(self.path):
                 os.unlink(self.path)
         return False
 
