@@ -147,6 +147,8 @@ CASES = [
     dict(id='fuse-check-size-negative', tool=FUSE,
          argv=['{backbone.pth}', '{out}/f.pth', '--check-size', '-3'], status=2,
          error="argument --check-size: '-3' is not allowed"),
+    dict(id='fuse-image-as-checkpoint', tool=FUSE, argv=['{photo.png}', '{out}/f.pth'],
+         status=1, error="cannot read checkpoint '{photo.png}': it is not a PyTorch"),
     dict(id='fuse-dst-is-src', tool=FUSE, argv=['{backbone.pth}', '{backbone.pth}'],
          status=2, error='is the same file as src'),
     dict(id='infer-missing-config', tool=INFER,

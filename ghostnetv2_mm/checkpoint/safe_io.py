@@ -118,16 +118,23 @@ def refusal_error(path, exc: pickle.UnpicklingError) -> CheckpointError:
     """The error for a file that torch's ``weights_only`` loading refused: by this
     project's reader, or by mmengine's (``--resume``, ``load_from``)."""
     message = str(exc)
-    if 'Weights only load failed' in message or 'Unsupported global' in message:
-        detail = next((line.strip() for line in message.splitlines()
-                       if 'Unsupported global' in line or 'GLOBAL' in line
-                       or 'Can only build' in line), message)
+    # what torch's weights_only unpickler says when a file asks for code (an import,
+    # a call, an object built from a class outside the allow-list)
+    refusals = ('Unsupported global', 'unrecognized function', 'Can only build',
+                'Unsupported class')
+    detail = next((line.strip() for line in message.splitlines()
+                   if any(r in line for r in refusals)), None)
+    if detail is not None:
         return CheckpointError(
             f'refused to load checkpoint {path!r}: it references a Python object '
             f'that is not plain data ({detail}). Checkpoints are loaded as data only; '
             'nothing from the file was run. If you made this file yourself and '
             'trust it, re-save its tensors with torch.save(state_dict).')
-    return CheckpointError(f'cannot read checkpoint {path!r}: the file is corrupted ({exc})')
+    # anything else (e.g. "Unsupported operand"): bytes that are no pickle at all
+    detail = next((line.strip() for line in message.splitlines()
+                   if 'Unsupported operand' in line), type(exc).__name__)
+    return CheckpointError(f'cannot read checkpoint {path!r}: it is not a PyTorch '
+                           f'checkpoint, or it is truncated or corrupted ({detail})')
 
 
 def save_checkpoint_file(obj, path) -> None:
