@@ -17,8 +17,9 @@ from .wrappers import (BackboneExport, ClassifierExport, DenseDetectorExport,
 # (torch >= 2.9 defaults to the torch.export-based exporter, which is what breaks
 # mmdeploy 1.3.1; opset 17 is the last one the TorchScript exporter writes fully.)
 DEFAULT_OPSET = 17
-# The opsets the export writes: RoiAlign's aligned mode needs 16, the TorchScript
-# exporter writes up to 20.
+# The opsets --opset allows: the graphs need 11 (NonMaxSuppression, RoiAlign), the
+# TorchScript exporter writes up to 20 (the check tells whether a model holds up at
+# the chosen one).
 OPSETS = (11, 20)
 # metadata_props keys of an exported file start with this
 METADATA_PREFIX = 'ghostnetv2_mm.'
