@@ -57,7 +57,15 @@ def error_line(exc: BaseException) -> str:
             '--debug for the traceback)')
 
 
+_HANDLER_PID = []
+
+
 def _raise_terminated(signum, frame):
+    if _HANDLER_PID and os.getpid() != _HANDLER_PID[-1]:
+        # a forked child (a data loader worker) inherited the handler: die as usual
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     raise Terminated()
 
 
@@ -76,6 +84,7 @@ def tool_main(func):
         restore = None
         try:
             restore = signal.signal(signal.SIGTERM, _raise_terminated)
+            _HANDLER_PID.append(os.getpid())
         except ValueError:  # not the main thread: leave the signal alone
             pass
         try:
@@ -97,6 +106,7 @@ def tool_main(func):
         finally:
             if restore is not None:
                 signal.signal(signal.SIGTERM, restore)
+                _HANDLER_PID.pop()
 
     return main
 
