@@ -8,7 +8,6 @@ through a stand-in that resolves only those four lookups. These files walk
 ``eval`` (checked below), which would create a marker file. Every reader refuses
 every file, names the lookup it refused, and the marker never appears.
 """
-import os
 import pickle
 
 import numpy as np

@@ -17,7 +17,8 @@ from ghostnetv2_mm.utils.cli import (ToolParser, UserError, existing_file, file_
 def parse_args(argv=None):
     parser = ToolParser(description='Test (and evaluate) a model')
     parser.add_argument('config', type=existing_file, help='config file')
-    parser.add_argument('checkpoint', type=file_or_url, help='checkpoint: a path or an http(s) URL; this '
+    parser.add_argument('checkpoint', type=file_or_url,
+                        help='checkpoint: a path or an http(s) URL; this '
                         'project\'s checkpoints, or official/timm GhostNetV2 files for '
                         'classifier configs')
     parser.add_argument('--work-dir', help='where the evaluation logs go')

@@ -73,7 +73,6 @@ def read_image(path, w, h):
 def calibration_batches(folder, num, batch, size, mean, std):
     """(N, 3, H, W) float32 batches of the first ``num`` images under ``folder``."""
     import numpy as np
-    from PIL import Image
     paths = sorted(os.path.join(d, f) for d, _, files in os.walk(folder) for f in files
                    if f.lower().endswith(IMAGE_EXTS))[:num]
     if not paths:

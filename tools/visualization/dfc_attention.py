@@ -12,7 +12,6 @@ features through, dark where it suppresses them. By default the last DFC block o
 stage is drawn (one panel per stage); --blocks all draws every one, a row per stage.
 """
 import math
-import os
 import sys
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple
