@@ -33,3 +33,11 @@ model = dict(
         init_cfg=dict(type='TruncNormal', layer='Conv2d', std=0.03)),
     neck=dict(in_channels=feature_channels[:2], out_channels=feature_channels),
     bbox_head=dict(type='SSDHeadCompat', in_channels=feature_channels))
+
+# Any dataset size: SSDNeck's extra levels end in 1x1 maps, and BatchNorm in training
+# mode cannot normalise a 1x1 map of a single image ("Expected more than 1 value per
+# channel"). A last batch of one image (a dataset size that leaves a remainder of 1
+# per GPU) would stop the run, so the last incomplete batch of each epoch is dropped
+# (at most batch_size - 1 images an epoch, seen in other epochs: the sampler
+# shuffles). The batch size per GPU must be at least 2 for the same reason.
+train_dataloader = dict(drop_last=True)

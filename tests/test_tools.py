@@ -208,16 +208,21 @@ def train_tool():
     return load_tool('train')
 
 
-def _exit_message(train_tool, argv):
+def _exit_message(train_tool, argv, capsys):
+    """The one error line of a tool run that fails (shared error path, utils/cli.py)."""
+    capsys.readouterr()
     with pytest.raises(SystemExit) as info:
         train_tool.main(argv)
-    assert isinstance(info.value.code, str), 'expected an error message, not a status'
-    return info.value.code
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith('error:')]
+    assert len(errors) == 1 and 'Traceback' not in err, err
+    return errors[0]
 
 
-def test_missing_dataset_gives_the_layout_message(train_tool, tmp_path):
+def test_missing_dataset_gives_the_layout_message(train_tool, tmp_path, capsys):
     missing = tmp_path / 'no_such_data'
-    message = _exit_message(train_tool, [
+    message = _exit_message(train_tool, capsys=capsys, argv=[
         CONFIG, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
         *data_options(missing)])
     assert message.startswith('error: The train dataset of this config (CocoDataset) '
@@ -228,9 +233,9 @@ def test_missing_dataset_gives_the_layout_message(train_tool, tmp_path):
 
 
 def test_missing_pretrained_weights_give_the_download_message(train_tool, toy_root,
-                                                              tmp_path):
+                                                              tmp_path, capsys):
     weights = str(tmp_path / 'ghostnetv2_1.0x_backbone.pth')
-    message = _exit_message(train_tool, [
+    message = _exit_message(train_tool, capsys=capsys, argv=[
         CONFIG, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
         *data_options(toy_root), f'model.backbone.pretrained={weights}'])
     assert f"pretrained weights {weights!r} are not on disk" in message
@@ -247,9 +252,10 @@ def test_train_py_exits_non_zero_with_the_preflight_message(tmp_path):
     assert 'Traceback' not in proc.stderr
 
 
-def test_amp_without_cuda_is_a_clear_error(train_tool, tmp_path, monkeypatch):
+def test_amp_without_cuda_is_a_clear_error(train_tool, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)  # as on a CPU machine
-    message = _exit_message(train_tool, [CONFIG, '--amp', '--work-dir', str(tmp_path)])
+    message = _exit_message(train_tool, capsys=capsys,
+                            argv=[CONFIG, '--amp', '--work-dir', str(tmp_path)])
     assert message == ("error: --amp needs a CUDA GPU (mmengine's AmpOptimWrapper); "
                        'none is available here')
     assert not os.path.exists(tmp_path / 'last_checkpoint')
@@ -267,9 +273,9 @@ def test_amp_trains_with_a_loss_scaler_on_cuda(toy_root, tmp_path):
                if v.is_floating_point())
 
 
-def test_resume_from_a_missing_file_is_a_clear_error(train_tool, toy_root, tmp_path):
+def test_resume_from_a_missing_file_is_a_clear_error(train_tool, toy_root, tmp_path, capsys):
     ckpt = str(tmp_path / 'nope.pth')
-    message = _exit_message(train_tool, [
+    message = _exit_message(train_tool, capsys=capsys, argv=[
         CONFIG, '--resume', ckpt, '--work-dir', str(tmp_path / 'w'),
         '--cfg-options', *data_options(toy_root)])
     assert message == f'error: --resume: checkpoint {ckpt!r} not found'
@@ -298,7 +304,7 @@ def checkpoint_with_code(reference_run, tmp_path):
 
 @pytest.mark.parametrize('how', ['--resume', 'load_from'])
 def test_runner_refuses_a_checkpoint_that_carries_code(how, train_tool, toy_root,
-                                                       checkpoint_with_code, tmp_path):
+                                                       checkpoint_with_code, tmp_path, capsys):
     path, marker = checkpoint_with_code
     work_dir = tmp_path / 'w'
     argv = [CONFIG, '--work-dir', str(work_dir)]
@@ -309,10 +315,12 @@ def test_runner_refuses_a_checkpoint_that_carries_code(how, train_tool, toy_root
         argv += ['--cfg-options', *options, f'load_from={path}']
     deterministic = torch.are_deterministic_algorithms_enabled()
     try:
-        message = _exit_message(train_tool, argv)
+        message = _exit_message(train_tool, argv, capsys)
     finally:
         torch.use_deterministic_algorithms(deterministic)
-    assert message.startswith(f'error: refused to load checkpoint {path!r}')
+    # (--resume: the tool reads the file itself first; load_from: mmengine does)
+    prefix = 'error: --resume: ' if how == '--resume' else 'error: '
+    assert message.startswith(f'{prefix}refused to load checkpoint {path!r}')
     assert 'exec' in message and 'nothing from the file was run' in message
     assert not marker.exists()
     assert [f for f in os.listdir(work_dir) if f.endswith('.pth')] == []  # no training

@@ -6,13 +6,19 @@ mmseg's own visualizers.
     python tools/demo.py IMAGE_OR_FOLDER CONFIG CHECKPOINT --out-dir work_dirs/vis
     python tools/demo.py data/toy_shapes/images/validation \\
         configs/demo/mask-rcnn_ghostnetv2_toyshapes.py work_dirs/demo/mask-rcnn/iter_3000.pth
+
+The checkpoint is loaded strictly, as by tools/test.py: a file that does not fit the
+config's model is refused, nothing is drawn. Class names come from the checkpoint's
+``meta.dataset_meta`` when it has one, else from the config's dataset. A picture is
+written as ``OUT_DIR/<image name>.png`` (atomically); one that would replace an input
+image is refused before any work.
 """
-import argparse
 import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from ghostnetv2_mm.utils.cli import (ToolParser, UserError, check_output, existing_file,
+                                     file_or_url, non_negative_int, tool_main)
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
@@ -21,72 +27,104 @@ def list_images(path: str, limit: int):
     if osp.isfile(path):
         return [path]
     if not osp.isdir(path):
-        raise FileNotFoundError(f'image or folder {path!r} not found')
+        raise UserError(f'inputs {path!r}: no such image or folder', 2)
     files = sorted(osp.join(path, f) for f in os.listdir(path)
                    if f.lower().endswith(IMAGE_SUFFIXES))
     if not files:
-        raise FileNotFoundError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in {path!r}')
+        raise UserError(f'inputs {path!r}: no images ({", ".join(IMAGE_SUFFIXES)}) in it', 2)
     return files[:limit] if limit > 0 else files
 
 
+def out_file(out_dir: str, image: str) -> str:
+    return osp.join(out_dir, osp.splitext(osp.basename(image))[0] + '.png')
+
+
 def build(cfg, checkpoint: str, device: str):
-    """The model with its weights, a predict function and the toolkit's visualizer."""
-    from ghostnetv2_mm.utils.toolkit import setup_toolkit
+    """The model with its weights (strictly), a predict function and the toolkit's
+    visualizer with the class names."""
+    from ghostnetv2_mm.checkpoint import load_model_weights, read_checkpoint
+    from ghostnetv2_mm.utils.toolkit import dataset_meta, setup_toolkit
     scope = setup_toolkit(cfg)
     cfg.model.backbone.init_cfg = None  # the checkpoint holds every weight
     if scope == 'mmdet':
-        from mmdet.apis import inference_detector, init_detector
+        from mmdet.apis import inference_detector as predict
+        from mmdet.apis import init_detector as init
         from mmdet.registry import VISUALIZERS
-        model = init_detector(cfg, checkpoint, device=device)
-        predict = inference_detector
     elif scope == 'mmseg':
-        from mmseg.apis import inference_model, init_model
+        from mmseg.apis import inference_model as predict
+        from mmseg.apis import init_model as init
         from mmseg.registry import VISUALIZERS
-        model = init_model(cfg, checkpoint, device=device)
-        predict = inference_model
     else:
-        raise ValueError(f'tools/demo.py draws mmdet and mmseg predictions; this config is '
-                         f'{scope} (use tools/test.py for classifiers)')
+        raise UserError(f'tools/demo.py draws mmdet and mmseg predictions; this config is '
+                        f'{scope} (use tools/test.py for classifiers)')
+    loaded = read_checkpoint(checkpoint)
+    # the toolkits' init loads non-strictly (a warning for what does not fit): build
+    # the model without weights, then load them as tools/test.py does
+    model = init(cfg, None, device='cpu')
+    load_model_weights(model, loaded, logger='silent')
+    model.to(device)
+    meta = loaded.get('meta') if isinstance(loaded, dict) else None
+    model.dataset_meta = (meta or {}).get('dataset_meta') or dataset_meta(cfg)
     visualizer = VISUALIZERS.build(cfg.visualizer)
     visualizer.dataset_meta = model.dataset_meta
     return scope, model, predict, visualizer
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+def parse_args(argv=None):
+    from mmengine.config import DictAction
+    parser = ToolParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('inputs', help='an image or a folder of images')
-    parser.add_argument('config')
-    parser.add_argument('checkpoint')
+    parser.add_argument('config', type=existing_file)
+    parser.add_argument('checkpoint', type=file_or_url)
     parser.add_argument('--out-dir', default='work_dirs/vis')
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='detections below this score are not drawn')
-    parser.add_argument('--limit', type=int, default=0, help='at most N images (0: all)')
+    parser.add_argument('--limit', type=non_negative_int, default=0,
+                        help='at most N images (0: all)')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries')
     args = parser.parse_args(argv)
     if not 0 <= args.score_thr <= 1:
         parser.error(f'--score-thr {args.score_thr}: allowed: a score in [0, 1]')
-    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
-        if not osp.isfile(path):
-            parser.error(f'{what} {path!r} not found')
-    images = list_images(args.inputs, args.limit)
+    args.images = list_images(args.inputs, args.limit)
+    check_output(args.out_dir, '--out-dir', is_dir=True)
+    for image in args.images:
+        check_output(out_file(args.out_dir, image), '--out-dir',
+                     inputs=[('inputs', i) for i in args.images]
+                     + [('config', args.config), ('checkpoint', args.checkpoint)])
+    return args
 
+
+@tool_main
+def main(argv=None):
+    args = parse_args(argv)
     import mmcv
     from mmengine.config import Config
     from mmengine.utils import ProgressBar
-    scope, model, predict, visualizer = build(Config.fromfile(args.config),
-                                              args.checkpoint, args.device)
+
+    from ghostnetv2_mm.deployment.runtime import ImagePreparer
+    from ghostnetv2_mm.utils.fileio import atomic_output
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    prepare = ImagePreparer(cfg)
+    for path in args.images:  # every image readable, before the model is built
+        prepare(path)
+    scope, model, predict, visualizer = build(cfg, args.checkpoint, args.device)
     os.makedirs(args.out_dir, exist_ok=True)
-    progress = ProgressBar(len(images))
-    for path in images:
+    progress = ProgressBar(len(args.images))
+    for path in args.images:
         result = predict(model, path)
         image = mmcv.imread(path, channel_order='rgb')
-        out_file = osp.join(args.out_dir, osp.splitext(osp.basename(path))[0] + '.png')
         extra = dict(pred_score_thr=args.score_thr) if scope == 'mmdet' else {}
-        visualizer.add_datasample(osp.basename(path), image, data_sample=result,
-                                  draw_gt=False, show=False, out_file=out_file, **extra)
+        with atomic_output(out_file(args.out_dir, path)) as out:
+            visualizer.add_datasample(osp.basename(path), image, data_sample=result,
+                                      draw_gt=False, show=False, out_file=out.path, **extra)
         progress.update()
-    print(f'\nsaved {len(images)} picture(s) with predictions to {args.out_dir}')
+    print(f'\nsaved {len(args.images)} picture(s) with predictions to {args.out_dir}')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -18,7 +18,6 @@ Steps, each through this project's own tools (the real mmengine runners):
 5. print a summary: the metrics, where the pictures are, the wall time.
 Full logs go to <work-dir>/<model>/{train,test}.log.
 """
-import argparse
 import glob
 import os
 import os.path as osp
@@ -28,6 +27,8 @@ import subprocess
 import sys
 import time
 from typing import Dict, List, Optional
+
+from ghostnetv2_mm.utils.cli import ToolParser, UserError, positive_int, tool_main
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -43,7 +44,7 @@ _METRICS = re.compile(r'^metrics: (.*)$', re.M)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ToolParser(
         description='Train and evaluate the GhostNetV2 demo models on ToyShapes (CPU).')
     parser.add_argument('--work-dir', default='work_dirs/demo',
                         help='where logs, checkpoints and pictures go (default: %(default)s)')
@@ -53,7 +54,7 @@ def parse_args(argv=None):
                         help='skip the DeepLabV3 (segmentation) demo')
     parser.add_argument('--data-root', default=DATA_ROOT,
                         help='where ToyShapes is (or is written) (default: %(default)s)')
-    parser.add_argument('--max-iters', type=int, default=None,
+    parser.add_argument('--max-iters', type=positive_int, default=None,
                         help='override the training length (iterations), e.g. 20 for '
                         'a quick smoke run; default: the configs\' own')
     return parser.parse_args(argv)
@@ -207,7 +208,8 @@ def _data_root_options(config: str, data_root: str) -> List[str]:
     return options
 
 
-def main(argv=None) -> None:
+@tool_main
+def main(argv=None) -> int:
     args = parse_args(argv)
     os.chdir(ROOT)
     start = time.time()
@@ -220,7 +222,7 @@ def main(argv=None) -> None:
         else:
             say(f'note: {SEG_CONFIG} does not exist; skipping the segmentation demo')
     if not jobs:
-        sys.exit('error: nothing to do (both demos skipped)')
+        raise UserError('nothing to do (--skip-det and --skip-seg both given)', 2)
     steps = 2 + 2 * len(jobs)
 
     say(f'[1/{steps}] ToyShapes dataset in {args.data_root} ...')
@@ -263,6 +265,7 @@ def main(argv=None) -> None:
         say(f'  {label}: {path}')
     say(f'  wall time: {wall:.0f}s ({wall / 60:.1f} min)')
     say('=' * 72)
+    return 0
 
 
 def _fmt(value, percent=False) -> str:
@@ -272,4 +275,4 @@ def _fmt(value, percent=False) -> str:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -4,20 +4,21 @@
     python tools/test.py configs/retinanet_ghostnetv2_coco.py work_dirs/x/epoch_12.pth
     python tools/test.py CONFIG CKPT --work-dir DIR --show-dir vis --cfg-options ...
 """
-import argparse
 import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmengine.config import Config, DictAction
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from ghostnetv2_mm.utils.cli import (ToolParser, UserError, existing_file, file_or_url,
+                                     tool_main)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
-    parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint: a path or an http(s) URL; this '
+    parser = ToolParser(description='Test (and evaluate) a model')
+    parser.add_argument('config', type=existing_file, help='config file')
+    parser.add_argument('checkpoint', type=file_or_url,
+                        help='checkpoint: a path or an http(s) URL; this '
                         'project\'s checkpoints, or official/timm GhostNetV2 files for '
                         'classifier configs')
     parser.add_argument('--work-dir', help='where the evaluation logs go')
@@ -42,15 +43,12 @@ def enable_visualisation(cfg, show_dir, scope):
         hooks.visualization.update(draw=True)
         cfg.visualizer.save_dir = show_dir
     else:
-        sys.exit(f'error: --show-dir is not supported for {scope} configs')
+        raise UserError(f'--show-dir is not supported for {scope} configs')
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        sys.exit(f'error: config file {args.config!r} not found')
-    if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
-        sys.exit(f'error: checkpoint {args.checkpoint!r} not found')
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -67,10 +65,10 @@ def main(argv=None):
     from ghostnetv2_mm.utils.preflight import check_datasets, setup_launcher
     from ghostnetv2_mm.utils.toolkit import setup_toolkit
     scope = setup_toolkit(cfg)
-    from ghostnetv2_mm.checkpoint import CheckpointError, load_model_weights
+    from ghostnetv2_mm.checkpoint import load_model_weights
     problem = check_datasets(cfg, splits=('test',)) or setup_launcher(cfg)
     if problem:
-        sys.exit(f'error: {problem}')
+        raise UserError(problem)
     if args.show_dir:
         enable_visualisation(cfg, args.show_dir, scope)
     # Testing needs no training set-up. Without this, hooks that read runner.iter
@@ -82,10 +80,7 @@ def main(argv=None):
     from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg)
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-    try:
-        load_model_weights(model, args.checkpoint)
-    except (CheckpointError, FileNotFoundError) as exc:
-        sys.exit(f'error: {exc}')
+    load_model_weights(model, args.checkpoint)  # (errors: one line, see utils.cli)
     metrics = runner.test()
     if runner.rank == 0:
         print(format_metrics(metrics), flush=True)
@@ -100,4 +95,4 @@ def format_metrics(metrics) -> str:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -8,20 +8,19 @@
 The toolkit is chosen from the config's ``default_scope``. Multi-GPU / multi-node:
 ``tools/dist_train.sh`` (torchrun) or ``tools/slurm_train.sh``.
 """
-import argparse
 import os
 import os.path as osp
 import pickle
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmengine.config import Config, DictAction
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from ghostnetv2_mm.utils.cli import ToolParser, UserError, existing_file, tool_main
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Train a model')
-    parser.add_argument('config', help='config file')
+    parser = ToolParser(description='Train a model')
+    parser.add_argument('config', type=existing_file, help='config file')
     parser.add_argument('--work-dir', help='where logs and checkpoints go '
                         '(default: work_dirs/<config name>)')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
@@ -43,8 +42,6 @@ def parse_args(argv=None):
 
 
 def build_config(args) -> Config:
-    if not osp.isfile(args.config):
-        sys.exit(f'error: config file {args.config!r} not found')
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -54,13 +51,13 @@ def build_config(args) -> Config:
     if args.amp:
         import torch
         if not torch.cuda.is_available():
-            sys.exit('error: --amp needs a CUDA GPU (mmengine\'s AmpOptimWrapper); '
-                     'none is available here')
+            raise UserError('--amp needs a CUDA GPU (mmengine\'s AmpOptimWrapper); '
+                            'none is available here')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg:
-            sys.exit('error: --auto-scale-lr: the config has no auto_scale_lr entry')
+            raise UserError('--auto-scale-lr: the config has no auto_scale_lr entry')
         cfg.auto_scale_lr.enable = True
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
@@ -82,6 +79,7 @@ def use_atomic_checkpoint_writes(cfg: Config, backend: str) -> None:
     hook['backend_args'] = dict(backend=backend)
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
@@ -93,16 +91,19 @@ def main(argv=None):
     from ghostnetv2_mm.checkpoint import ATOMIC_BACKEND, CheckpointError
     from ghostnetv2_mm.checkpoint.safe_io import refusal_error
     use_atomic_checkpoint_writes(cfg, ATOMIC_BACKEND)
-    if args.resume not in (None, 'auto') and '://' not in args.resume \
-            and not osp.isfile(args.resume):
-        sys.exit(f'error: --resume: checkpoint {args.resume!r} not found')
+    if args.resume not in (None, 'auto') and '://' not in args.resume:
+        if osp.isdir(args.resume):
+            raise UserError(f'--resume: {args.resume!r} is a folder, expected a checkpoint '
+                            'file (--resume without a file resumes from the work dir)')
+        if not osp.isfile(args.resume):
+            raise UserError(f'--resume: checkpoint {args.resume!r} not found')
     problem = check_feature_channels(cfg) or check_datasets(cfg, splits=('train', 'val'))
     if problem is None and not cfg.get('resume'):
         problem = check_pretrained(cfg)
     if problem is None:
         problem = setup_launcher(cfg)
     if problem:
-        sys.exit(f'error: {problem}')
+        raise UserError(problem)
 
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
@@ -112,19 +113,26 @@ def main(argv=None):
     # GhostNet files too (their keys are at the root, not under backbone.).
     from mmengine.model import is_model_wrapper
     from ghostnetv2_mm.checkpoint import register_whole_model_hook
-    register_whole_model_hook(runner.model.module if is_model_wrapper(runner.model)
-                              else runner.model)
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    register_whole_model_hook(model)
+    if args.resume not in (None, 'auto'):
+        # mmengine would resume from a truncated file with a traceback, and from
+        # another model's file with a warning and then a crash in the optimizer: read
+        # it first (as data only) and check that it fits this model
+        from ghostnetv2_mm.checkpoint import load_model_weights
+        try:
+            load_model_weights(model, args.resume, logger='silent', check_only=True)
+        except CheckpointError as exc:
+            raise UserError(f'--resume: {exc}') from None
     try:
         runner.train()
-    except CheckpointError as exc:
-        # A Pretrained init_cfg named a file that is not a loadable checkpoint
-        # (corrupted, or carrying code): stop before training.
-        sys.exit(f'error: {exc}')
     except pickle.UnpicklingError as exc:
         # mmengine read --resume / load_from with torch's weights_only loading, which
-        # refused the file: nothing from it ran; say so plainly.
-        sys.exit(f'error: {refusal_error(cfg.load_from or "the checkpoint", exc)}')
+        # refused the file: nothing from it ran; say so plainly. (A Pretrained
+        # init_cfg's file that cannot be loaded raises CheckpointError, reported by
+        # the shared error path.)
+        raise refusal_error(cfg.load_from or 'the checkpoint', exc) from None
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -227,7 +227,8 @@ def load_model_weights(model: nn.Module,
                        checkpoint: Union[str, Mapping],
                        prefix: Optional[str] = None,
                        map_location='cpu',
-                       logger='current') -> Dict[str, torch.Tensor]:
+                       logger='current',
+                       check_only: bool = False) -> Dict[str, torch.Tensor]:
     """Load ``checkpoint`` into ``model``, all or nothing.
 
     ``checkpoint`` is anything :func:`read_checkpoint` reads (a local path, an
@@ -240,7 +241,8 @@ def load_model_weights(model: nn.Module,
     Every parameter and buffer of ``model`` must be found with its shape (BatchNorm's
     ``num_batches_tracked`` excepted) and every selected tensor of the file must have
     a place; otherwise nothing is loaded and :class:`CheckpointMismatch` names what
-    did not fit. Returns the state dict that was loaded.
+    did not fit. Returns the state dict that was loaded (with ``check_only``: that
+    would be loaded; the model is not changed).
     """
     if isinstance(checkpoint, Mapping):
         source, loaded = 'the given checkpoint', checkpoint
@@ -271,6 +273,8 @@ def load_model_weights(model: nn.Module,
             f'{source} does not fit {type(model).__name__} (another arch or width?); '
             f'nothing was loaded. {describe_mismatches(missing, unexpected, mismatched)}.'
             + hint, missing, unexpected, mismatched)
+    if check_only:
+        return state_dict
     # Everything fits (checked above); strict=False only because num_batches_tracked
     # may be absent from the file.
     model.load_state_dict(state_dict, strict=False)

@@ -15,15 +15,17 @@ that this project's ``tools/train.py`` selects for its CheckpointHook.
 """
 import os
 import pickle
-import tempfile
-import zipfile
 from typing import List
 
 import torch
 
+from ..utils.cli import UserError
+from ..utils.fileio import atomic_write_bytes  # noqa: F401  (part of this module's API)
 
-class CheckpointError(RuntimeError):
-    """A checkpoint file that cannot (or must not) be loaded."""
+
+class CheckpointError(RuntimeError, UserError):
+    """A checkpoint file that cannot (or must not) be loaded (the tools report it
+    as one line, see ``ghostnetv2_mm.utils.cli``)."""
 
 
 # What a checkpoint written by mmengine 0.10.x's Runner.save_checkpoint references
@@ -97,62 +99,42 @@ def load_checkpoint_file(path, map_location='cpu'):
     if not os.path.isfile(path):
         raise FileNotFoundError(f'checkpoint file not found: {path!r}')
     try:
-        with torch.serialization.safe_globals(_allowed_globals()):
-            return torch.load(path, map_location=map_location, weights_only=True)
+        # Registered process-wide (idempotent), not with the safe_globals context
+        # manager: leaving that context removes its entries, which would take the
+        # process-wide registration (mmengine's --resume / load_from) away with them.
+        register_safe_globals()
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise refusal_error(path, exc) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise CheckpointError(f'cannot read checkpoint {path!r}: the file is truncated or '
-                              f'corrupted ({type(exc).__name__}: {exc})') from None
+    except Exception as exc:  # noqa: BLE001 - any other failure: not a readable file
+        # (a truncated zip, a text file: torch fails with RuntimeError, EOFError,
+        # BadZipFile, or even KeyError on bytes it takes for a legacy pickle)
+        raise CheckpointError(f'cannot read checkpoint {path!r}: it is not a PyTorch '
+                              'checkpoint, or it is truncated or corrupted '
+                              f'({type(exc).__name__}: {exc})') from None
 
 
 def refusal_error(path, exc: pickle.UnpicklingError) -> CheckpointError:
     """The error for a file that torch's ``weights_only`` loading refused: by this
     project's reader, or by mmengine's (``--resume``, ``load_from``)."""
     message = str(exc)
-    if 'Weights only load failed' in message or 'Unsupported global' in message:
-        detail = next((line.strip() for line in message.splitlines()
-                       if 'Unsupported global' in line or 'GLOBAL' in line
-                       or 'Can only build' in line), message)
+    # what torch's weights_only unpickler says when a file asks for code (an import,
+    # a call, an object built from a class outside the allow-list)
+    refusals = ('Unsupported global', 'unrecognized function', 'Can only build',
+                'Unsupported class')
+    detail = next((line.strip() for line in message.splitlines()
+                   if any(r in line for r in refusals)), None)
+    if detail is not None:
         return CheckpointError(
             f'refused to load checkpoint {path!r}: it references a Python object '
             f'that is not plain data ({detail}). Checkpoints are loaded as data only; '
             'nothing from the file was run. If you made this file yourself and '
             'trust it, re-save its tensors with torch.save(state_dict).')
-    return CheckpointError(f'cannot read checkpoint {path!r}: the file is corrupted ({exc})')
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(data: bytes, path) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is either the old file or the
-    complete new one, never a half-written file (write to a temp file, fsync, rename).
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.tmp-', dir=directory)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp makes the file private (0600); give it the mode a plain open()
-        # would have (or the mode of the file it replaces).
-        try:
-            mode = os.stat(path).st_mode & 0o777
-        except FileNotFoundError:
-            mode = 0o666 & ~_umask()
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # anything else (e.g. "Unsupported operand"): bytes that are no pickle at all
+    detail = next((line.strip() for line in message.splitlines()
+                   if 'Unsupported operand' in line), type(exc).__name__)
+    return CheckpointError(f'cannot read checkpoint {path!r}: it is not a PyTorch '
+                           f'checkpoint, or it is truncated or corrupted ({detail})')
 
 
 def save_checkpoint_file(obj, path) -> None:

@@ -1,12 +1,15 @@
 """Build a config's model in deploy mode, wrap it and write it as ONNX."""
-import os
+import io
+import json
 import warnings
-from typing import Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 
 from ..checkpoint import load_model_weights
+from ..utils.cli import UserError
+from ..utils.fileio import atomic_write_bytes
 from .wrappers import (BackboneExport, ClassifierExport, DenseDetectorExport,
                        SegmentorExport, TwoStageDetectorExport)
 
@@ -15,6 +18,12 @@ from .wrappers import (BackboneExport, ClassifierExport, DenseDetectorExport,
 # (torch >= 2.9 defaults to the torch.export-based exporter, which is what breaks
 # mmdeploy 1.3.1; opset 17 is the last one the TorchScript exporter writes fully.)
 DEFAULT_OPSET = 17
+# The opsets --opset allows: the graphs need 11 (NonMaxSuppression, RoiAlign), the
+# TorchScript exporter writes up to 20 (the check tells whether a model holds up at
+# the chosen one).
+OPSETS = (11, 20)
+# metadata_props keys of an exported file start with this
+METADATA_PREFIX = 'ghostnetv2_mm.'
 
 
 def prepare_for_export(model: nn.Module) -> nn.Module:
@@ -73,10 +82,12 @@ def _wrapper_of(model: nn.Module) -> nn.Module:
 
 
 def export_onnx(wrapper: nn.Module, path: str, size: Tuple[int, int] = (224, 224),
-                batch: int = 1, opset: int = DEFAULT_OPSET) -> None:
+                batch: int = 1, opset: int = DEFAULT_OPSET,
+                metadata: Optional[Dict[str, str]] = None) -> None:
     """Trace ``wrapper`` on a random (batch, 3, *size) input and write ``path`` with
-    dynamic batch, height and width. The output names are ``wrapper.output_names``."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    dynamic batch, height and width. The output names are ``wrapper.output_names``;
+    ``metadata`` (see :func:`export_metadata`) goes into the file's metadata_props.
+    ``path`` is written atomically: it is the old file or the complete new one."""
     # (the exporter restores the wrapper's own mode afterwards, recursively: a wrapper
     # left in training mode would switch the model's dropout and BN back on)
     wrapper.eval()
@@ -85,14 +96,91 @@ def export_onnx(wrapper: nn.Module, path: str, size: Tuple[int, int] = (224, 224
     for name in names:
         dynamic_axes[name] = {0: 'batch'}
     example = torch.randn(batch, 3, *size, generator=torch.Generator().manual_seed(0))
+    buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         # the TorchScript exporter is chosen on purpose (see DEFAULT_OPSET); its
         # tracer also warns about Python-level shape checks, which hold at every size
         warnings.filterwarnings('ignore', message='You are using the legacy TorchScript')
         warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
-        torch.onnx.export(wrapper, (example,), path, dynamo=False, opset_version=opset,
-                          input_names=['input'], output_names=names,
-                          dynamic_axes=dynamic_axes, do_constant_folding=True)
+        try:
+            torch.onnx.export(wrapper, (example,), buffer, dynamo=False,
+                              opset_version=opset, input_names=['input'],
+                              output_names=names, dynamic_axes=dynamic_axes,
+                              do_constant_folding=True)
+        except torch.onnx.errors.OnnxExporterError as exc:
+            raise UserError(f'the ONNX export at opset {opset} failed: '
+                            f'{str(exc).strip().splitlines()[0]}') from exc
+    write_onnx_with_metadata(buffer.getvalue(), path, metadata)
+
+
+# ------------------------------------------------------ what the file was made from
+def write_onnx_with_metadata(data: bytes, path: str,
+                             metadata: Optional[Dict[str, str]] = None) -> None:
+    """Write the serialised ONNX model ``data`` to ``path`` atomically, with
+    ``metadata`` added to its metadata_props (replacing entries of the same key)."""
+    if metadata:
+        import onnx
+        model = onnx.load_from_string(data)
+        props = {p.key: p.value for p in model.metadata_props}
+        props.update(metadata)
+        onnx.helper.set_model_props(model, props)
+        data = model.SerializeToString()
+    atomic_write_bytes(data, path)
+
+
+def read_onnx_metadata(path: str) -> Dict[str, str]:
+    """The metadata_props of an ONNX file (weights not loaded)."""
+    import onnx
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - protobuf's errors: name the file
+        raise UserError(f'{path!r} is not a readable ONNX file ({type(exc).__name__}: '
+                        f'{exc})') from exc
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def _normalisation(preprocessor: dict) -> dict:
+    to_rgb = bool(preprocessor.get('bgr_to_rgb', preprocessor.get('to_rgb', False)))
+    return dict(mean=[float(v) for v in preprocessor.get('mean') or []],
+                std=[float(v) for v in preprocessor.get('std') or []], to_rgb=to_rgb)
+
+
+def export_metadata(cfg=None, source: str = '', task: str = '') -> Dict[str, str]:
+    """What an exported file is made from, as ONNX metadata_props (JSON values):
+    ``source`` (the config file name or the model), ``task``, ``normalisation``
+    (mean, std, to_rgb: what the input must have had applied), ``input`` (the
+    conventions: layout, padding, the test pipeline's resize) and ``classes``.
+
+    Args:
+        cfg (Config, optional): The config the model was built from; without it only
+            ``source`` and ``task`` are recorded (backbones, ImageNet classifiers).
+        source (str): Where the model came from.
+        task (str): 'detection', 'segmentation', 'classification' or 'backbone'.
+    """
+    meta = {METADATA_PREFIX + 'source': source, METADATA_PREFIX + 'task': task}
+    if cfg is None:
+        return meta
+    preprocessor = dict(cfg.model.get('data_preprocessor') or {})
+    conventions = dict(layout='NCHW float32, normalised ((pixel - mean) / std) and padded',
+                       pad_size_divisor=preprocessor.get('pad_size_divisor',
+                                                         preprocessor.get('size_divisor')),
+                       pad_size=preprocessor.get('size'))
+    pipeline = cfg.get('test_pipeline') or cfg.get('test_dataloader', {}).get(
+        'dataset', {}).get('pipeline') or []
+    for step in pipeline:
+        if step.get('type') in ('Resize', 'RandomResize', 'FixShapeResize'):
+            conventions.update(resize=step.get('scale'), keep_ratio=step.get('keep_ratio'))
+    classes = _dataset_classes(cfg)
+    meta.update({METADATA_PREFIX + 'normalisation': _normalisation(preprocessor),
+                 METADATA_PREFIX + 'input': conventions,
+                 METADATA_PREFIX + 'classes': list(classes)})
+    return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+            for k, v in meta.items()}
+
+
+def _dataset_classes(cfg) -> Sequence[str]:
+    from ..utils.toolkit import dataset_meta
+    return dataset_meta(cfg).get('classes', ())
 
 
 def onnx_session(path: str, threads: Optional[int] = None):

@@ -9,9 +9,11 @@ the gates stay exact and only the convolutions and linear layers run in INT8.
 """
 import os
 import tempfile
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, List, Optional, Sequence
 
 import numpy as np
+
+from .export import METADATA_PREFIX, write_onnx_with_metadata
 
 # Convolutions and linear layers: where the MACs are.
 DEFAULT_OP_TYPES = ('Conv', 'Gemm', 'MatMul')
@@ -42,7 +44,7 @@ def quantize_int8(src: str, dst: str, calibration: Iterable[np.ndarray],
 
     Args:
         src (str): Float32 ONNX file (e.g. from ``export_onnx``).
-        dst (str): Output path.
+        dst (str): Output path (written atomically, with ``src``'s metadata).
         calibration (iterable of ndarray): Preprocessed input batches (N, 3, H, W),
             float32, as the model expects them; a few hundred images in all.
         op_types (sequence of str): ONNX operator types to quantise.
@@ -54,18 +56,24 @@ def quantize_int8(src: str, dst: str, calibration: Iterable[np.ndarray],
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
-    input_name = onnx.load(src, load_external_data=False).graph.input[0].name
-    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    source = onnx.load(src, load_external_data=False)
+    input_name = source.graph.input[0].name
     with tempfile.TemporaryDirectory() as tmp:
         prepared = os.path.join(tmp, 'prepared.onnx')
+        quantized = os.path.join(tmp, 'quantized.onnx')
         # shape inference + graph optimisation first, as onnxruntime recommends
         quant_pre_process(src, prepared, skip_symbolic_shape=True)
-        quantize_static(prepared, dst, _Batches(input_name, calibration),
+        quantize_static(prepared, quantized, _Batches(input_name, calibration),
                         quant_format=QuantFormat.QDQ, op_types_to_quantize=list(op_types),
                         nodes_to_exclude=list(exclude_nodes or []),
                         per_channel=per_channel, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax)
+        # what the float file records it was made from holds for this one too
+        metadata = {p.key: p.value for p in source.metadata_props}
+        metadata[METADATA_PREFIX + 'quantized'] = 'int8 QDQ (onnxruntime, MinMax)'
+        with open(quantized, 'rb') as f:
+            write_onnx_with_metadata(f.read(), dst, metadata)
 
 
 def quantized_node_counts(path: str) -> dict:
@@ -91,3 +99,36 @@ def quantized_node_counts(path: str) -> dict:
         kind = 'int8' if reads_dq and writes_q else 'float'
         counts[kind][node.op_type] = counts[kind].get(node.op_type, 0) + 1
     return counts
+
+
+# The default tolerance of :func:`int8_differences`: INT8 costs accuracy; a float
+# output that moves by more than this fraction of its range is called out.
+INT8_TOLERANCE = 0.1
+
+
+def int8_differences(names: Sequence[str], reference: Sequence[np.ndarray],
+                     quantized: Sequence[np.ndarray],
+                     tolerance: float = INT8_TOLERANCE) -> List[dict]:
+    """Judge each output of the INT8 file against the float file's on the same
+    inputs: ``max_abs_diff``, ``range`` (of the float output) and ``ok`` when the
+    difference is at most ``tolerance`` times that range (for integer outputs, such
+    as labels: when at most that fraction of the elements differ)."""
+    rows = []
+    for name, ref, got in zip(names, reference, quantized):
+        ref, got = np.asarray(ref), np.asarray(got)
+        row = dict(name=name, shape_ok=ref.shape == got.shape)
+        if not row['shape_ok']:
+            row.update(ok=False, max_abs_diff=float('inf'), range=0.0, relative=float('inf'))
+        elif np.issubdtype(ref.dtype, np.floating):
+            diff = float(np.abs(ref.astype(np.float64) - got).max()) if ref.size else 0.0
+            span = float(ref.max() - ref.min()) if ref.size else 0.0
+            relative = diff / span if span > 0 else (0.0 if diff == 0 else float('inf'))
+            row.update(max_abs_diff=diff, range=span, relative=relative,
+                       ok=relative <= tolerance)
+        else:
+            differ = float((ref != got).mean()) if ref.size else 0.0
+            row.update(max_abs_diff=float(np.abs(ref.astype(np.int64) - got).max())
+                       if ref.size else 0.0, range=0.0, relative=differ,
+                       ok=differ <= tolerance)
+        rows.append(row)
+    return rows

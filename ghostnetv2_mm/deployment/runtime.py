@@ -2,12 +2,16 @@
 and data preprocessor prepare the input, the results come back as the toolkit's data
 samples, and the toolkit's visualiser draws them (no mmdeploy, no PyTorch model)."""
 import copy
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
 
-from .export import onnx_session, run_onnx
+from ..utils.cli import UserError
+from ..utils.fileio import atomic_output
+from ..utils.toolkit import dataset_meta
+from .export import (METADATA_PREFIX, export_metadata, onnx_session, read_onnx_metadata,
+                     run_onnx)
 
 
 def _test_pipeline(cfg):
@@ -17,18 +21,63 @@ def _test_pipeline(cfg):
             if 'LoadAnnotations' not in step['type']]
 
 
-def dataset_meta(cfg) -> dict:
-    """Class names (and palette) for drawing: the config's metainfo, else its dataset
-    class's."""
-    from mmengine.registry import DATASETS
-    dataset = cfg.test_dataloader.dataset
-    meta = dict(dataset.get('metainfo') or {})
-    dataset_cls = DATASETS.get(dataset['type'])
-    defaults = dict(getattr(dataset_cls, 'METAINFO', {}) or {})
-    if 'classes' in meta and len(meta['classes']) != len(defaults.get('classes', ())):
-        defaults.pop('palette', None)  # the default palette belongs to other classes
-    defaults.update(meta)
-    return defaults
+class ImagePreparer:
+    """An image file as the config prepares it for its model: the test pipeline
+    (loading, resize) and the data preprocessor (normalise, pad).
+
+    Args:
+        cfg (Config): The model's config.
+    """
+
+    def __init__(self, cfg):
+        from mmengine.dataset import Compose
+
+        from ghostnetv2_mm.utils.toolkit import setup_toolkit
+        self.scope = setup_toolkit(cfg)
+        registry = __import__(f'{self.scope}.registry', fromlist=['MODELS'])
+        self.pipeline = Compose(_test_pipeline(cfg))
+        self.preprocessor = registry.MODELS.build(cfg.model.data_preprocessor)
+
+    def __call__(self, image_path: str):
+        """(batch (1, 3, H, W) float32, data sample with the image's metainfo);
+        :class:`UserError` naming the file when it is not a readable image."""
+        try:
+            data = self.pipeline(dict(img_path=image_path))
+        except Exception as exc:  # noqa: BLE001 - any reader failure: name the file
+            raise UserError(f'image {image_path!r} cannot be read as an image: '
+                            f'{type(exc).__name__}: {exc}') from exc
+        if data is None:
+            raise UserError(f'image {image_path!r} cannot be read as an image')
+        with torch.no_grad():
+            batch = self.preprocessor(dict(inputs=[data['inputs']],
+                                           data_samples=[data['data_samples']]),
+                                      training=False)
+        return batch['inputs'], batch['data_samples'][0]
+
+
+def metadata_mismatches(cfg, onnx_file: str, config_name: str = '') -> Tuple[List[str], List[str]]:
+    """Compare what ``onnx_file`` records it was made from (``export_metadata``)
+    with what ``cfg`` prescribes. Returns (mismatches, notes): a mismatch (another
+    normalisation, other input conventions or classes) makes the file's results wrong
+    with this config; notes say what could not be checked or only differs in name."""
+    recorded = read_onnx_metadata(onnx_file)
+    if not any(k.startswith(METADATA_PREFIX) for k in recorded):
+        return [], [f'{onnx_file} records nothing about what it was made from (exported '
+                    'before ghostnetv2-mm recorded it): its normalisation and classes '
+                    'cannot be checked against the config']
+    expected = export_metadata(cfg, config_name, recorded.get(METADATA_PREFIX + 'task', ''))
+    mismatches, notes = [], []
+    for key, want in expected.items():
+        name = key[len(METADATA_PREFIX):]
+        have = recorded.get(key)
+        if have is None or have == want:
+            continue
+        if name == 'source':
+            notes.append(f'{onnx_file} was exported from {have}; checked against '
+                         f'{want or "the given config"}')
+        else:
+            mismatches.append(f'{name}: the file has {have}, the config {want}')
+    return mismatches, notes
 
 
 class OnnxPredictor:
@@ -41,32 +90,26 @@ class OnnxPredictor:
     """
 
     def __init__(self, cfg, onnx_file: str, threads: Optional[int] = None):
-        from mmengine.dataset import Compose
-
-        from ghostnetv2_mm.utils.toolkit import setup_toolkit
-        self.scope = setup_toolkit(cfg)
-        registry = __import__(f'{self.scope}.registry', fromlist=['MODELS'])
         self.cfg = cfg
-        self.pipeline = Compose(_test_pipeline(cfg))
-        self.preprocessor = registry.MODELS.build(cfg.model.data_preprocessor)
-        self.session = onnx_session(onnx_file, threads)
+        self.prepare = ImagePreparer(cfg)
+        self.scope = self.prepare.scope
+        try:
+            self.session = onnx_session(onnx_file, threads)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors: name the file
+            raise UserError(f'{onnx_file!r} is not a readable ONNX file: '
+                            f'{" ".join(str(exc).split())[:300]}') from exc
         outputs = [o.name for o in self.session.get_outputs()]
         if outputs in (['dets', 'labels'], ['dets', 'labels', 'masks']):
             self.task = 'detection'
         elif outputs == ['output']:
             self.task = 'segmentation'
         else:
-            raise ValueError(f'{onnx_file}: outputs {outputs} are neither a detector\'s '
-                             "('dets', 'labels'[, 'masks']) nor a segmentor's ('output',)")
+            raise UserError(f'{onnx_file}: outputs {outputs} are neither a detector\'s '
+                            "('dets', 'labels'[, 'masks']) nor a segmentor's ('output',)")
 
     def preprocess(self, image_path: str):
         """(batch (1, 3, H, W) float32, data sample with the image's metainfo)."""
-        data = self.pipeline(dict(img_path=image_path))
-        with torch.no_grad():
-            batch = self.preprocessor(dict(inputs=[data['inputs']],
-                                           data_samples=[data['data_samples']]),
-                                      training=False)
-        return batch['inputs'], batch['data_samples'][0]
+        return self.prepare(image_path)
 
     def __call__(self, image_path: str):
         """The toolkit's data sample with predictions in original image pixels."""
@@ -125,5 +168,6 @@ class OnnxPredictor:
         visualizer.dataset_meta = dataset_meta(self.cfg)
         image = mmcv.imread(image_path, channel_order='rgb')
         kwargs = dict(pred_score_thr=score_thr) if self.task == 'detection' else {}
-        visualizer.add_datasample('onnx', image, sample, draw_gt=False, show=False,
-                                  out_file=out_file, **kwargs)
+        with atomic_output(out_file) as out:
+            visualizer.add_datasample('onnx', image, sample, draw_gt=False, show=False,
+                                      out_file=out.path, **kwargs)

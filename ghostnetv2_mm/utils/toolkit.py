@@ -42,3 +42,21 @@ def build_model_from_config(cfg: Config):
     setup_toolkit(cfg)
     registry = importlib.import_module(f'{toolkit_of(cfg)}.registry').MODELS
     return registry.build(cfg.model)
+
+
+def dataset_meta(cfg: Config) -> dict:
+    """Class names (and palette) of the config's test dataset, for drawings and
+    printed results: the dataset's ``metainfo`` in the config, completed by its dataset
+    class's ``METAINFO`` (COCO's 80 classes, ADE20K's 150, ...) from the toolkit's own
+    registry."""
+    dataset = cfg.test_dataloader.dataset
+    while 'dataset' in dataset and 'metainfo' not in dataset:  # RepeatDataset & co.
+        dataset = dataset['dataset']
+    meta = dict(dataset.get('metainfo') or {})
+    registry = importlib.import_module(f'{setup_toolkit(cfg)}.registry').DATASETS
+    dataset_cls = registry.get(dataset['type'])
+    defaults = dict(getattr(dataset_cls, 'METAINFO', None) or {})
+    if 'classes' in meta and len(meta['classes']) != len(defaults.get('classes', ())):
+        defaults.pop('palette', None)  # the default palette belongs to other classes
+    defaults.update(meta)
+    return defaults

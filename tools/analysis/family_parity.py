@@ -12,7 +12,7 @@ is compared in its training layout and, after ``switch_to_deploy()``, against ti
 parts) next to timm's. The tests (tests/test_family.py, tests/test_parity.py) assert
 the same on smaller inputs.
 """
-import argparse
+import sys
 
 import torch
 
@@ -20,6 +20,7 @@ from ghostnetv2_mm.benchmarks.timm_reference import (create_timm_model, timm_lay
                                                      timm_name)
 from ghostnetv2_mm.models import GhostNet, GhostNetV2, GhostNetV3, build_classifier
 from ghostnetv2_mm.utils import count_parameters
+from ghostnetv2_mm.utils.cli import ToolParser, positive_int, tool_main
 from ghostnetv2_mm.utils.random_bn import randomise_bn
 
 TAPS = (0, 3, 5, 7, 9, 10)
@@ -31,10 +32,14 @@ def max_diff(ours, reference, x):
     return max((got[i] - expected[i]).abs().max().item() for i in TAPS)
 
 
+@tool_main
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--size', type=int, nargs='+', default=[224], help='H or H W')
+    parser = ToolParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--size', type=positive_int, nargs='+', default=[224],
+                        help='H or H W')
     args = parser.parse_args(argv)
+    if len(args.size) > 2:
+        parser.error(f'--size {args.size}: give H or H W')
     import timm
     from timm.utils.model import reparameterize_model
     h, w = (args.size * 2)[:2]
@@ -68,7 +73,8 @@ def main(argv=None):
     v2_deployed = build_classifier('1.0x', backbone_type='GhostNetV2', deploy=True)
     print(f'  GhostNetV3 deployed (every norm folded) {count_parameters(deployed):,}, '
           f'GhostNetV2 deployed {count_parameters(v2_deployed):,}')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -12,43 +12,38 @@ excluded (it folds into the convolution before it), as the GhostNetV2 paper coun
 GhostNetV3's training layout has parallel branches that ``--deploy`` sums: its
 inference cost is that of the deploy network, the same as GhostNetV2's.
 """
-import argparse
 import sys
-import os
 
 import torch
+from mmengine.registry import MODELS
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from mmengine.registry import MODELS  # noqa: E402
-
-from ghostnetv2_mm.deployment.wrappers import ClassifierExport  # noqa: E402
-from ghostnetv2_mm.models import ARCH_WIDTHS, build_classifier  # noqa: E402
-from ghostnetv2_mm.utils import COUNTING, count_macs, count_parameters  # noqa: E402
-
-
-FAMILY = ('GhostNet', 'GhostNetV2', 'GhostNetV3')
+from ghostnetv2_mm.deployment.wrappers import ClassifierExport
+from ghostnetv2_mm.models import ARCH_WIDTHS, FAMILY, build_classifier
+from ghostnetv2_mm.utils import COUNTING, count_macs, count_parameters
+from ghostnetv2_mm.utils.cli import ToolParser, existing_file, positive_int, tool_main
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Params and MACs (conv + linear).')
-    parser.add_argument('config', nargs='?', help='a config file (else --arch)')
+    parser = ToolParser(description='Params and MACs (conv + linear).')
+    parser.add_argument('config', nargs='?', type=existing_file,
+                        help='a config file (else --arch)')
     parser.add_argument('--arch', default='1.0x', choices=sorted(ARCH_WIDTHS))
-    parser.add_argument('--type', default='GhostNetV2', choices=FAMILY,
+    parser.add_argument('--type', default='GhostNetV2', choices=sorted(FAMILY),
                         help='with --arch: the backbone type (default: GhostNetV2)')
     parser.add_argument('--deploy', action='store_true',
                         help='with --arch: the deploy network (norms folded, GhostNetV3 '
                         'branches summed), what inference costs')
     parser.add_argument('--classifier', action='store_true',
                         help='with --arch: the full ImageNet classifier, not the backbone')
-    parser.add_argument('--shape', type=int, nargs='+', default=[224],
+    parser.add_argument('--shape', type=positive_int, nargs='+', default=[224],
                         help='input size: H (square) or H W')
     args = parser.parse_args(argv)
-    if len(args.shape) not in (1, 2) or min(args.shape) < 1:
+    if len(args.shape) not in (1, 2):
         parser.error(f'--shape {args.shape}: give one or two positive sizes (H, or H W)')
     return args
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
     h, w = (args.shape * 2)[:2]
@@ -73,7 +68,8 @@ def main(argv=None):
     print(f'  params: {count_parameters(model):,}')
     print(f'  MACs:   {macs / 1e6:.1f} M  ({", ".join(f"{k} {v / 1e6:.1f} M" for k, v in per_type.items())})')
     print(f'  counting: {COUNTING}')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

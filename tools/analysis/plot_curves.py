@@ -10,12 +10,17 @@ path is given). Training scalars are plotted against the iteration ('step'), met
 against the evaluation step. Without --keys: every key containing 'loss' plus every
 metric found.
 """
-import argparse
 import glob
 import json
 import os
+import sys
 from collections import defaultdict
 from typing import Dict, List, Tuple
+
+from ghostnetv2_mm.utils.cli import ToolParser, check_output, tool_main
+from ghostnetv2_mm.utils.fileio import atomic_output
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.pdf', '.svg')
 
 Series = Dict[str, List[Tuple[float, float]]]
 
@@ -70,19 +75,22 @@ def plot(runs: Dict[str, Series], keys: List[str], out: str) -> str:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    fig.savefig(out, dpi=100)
+    with atomic_output(out) as target:
+        fig.savefig(target.path, dpi=100)
     plt.close(fig)
     return out
 
 
+@tool_main
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = ToolParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('runs', nargs='+', help='work dirs or scalars.json files')
     parser.add_argument('--keys', nargs='+', help='scalars to plot (default: loss + metrics)')
     parser.add_argument('--names', nargs='+', help='legend names, one per run')
     parser.add_argument('--out', default='work_dirs/curves.png')
     args = parser.parse_args(argv)
+    check_output(args.out, '--out', suffixes=IMAGE_SUFFIXES,
+                 inputs=[('runs', r) for r in args.runs])
     if args.names and len(args.names) != len(args.runs):
         parser.error(f'--names: got {len(args.names)} names for {len(args.runs)} runs')
     names = args.names or [os.path.basename(os.path.normpath(r)) for r in args.runs]
@@ -93,7 +101,8 @@ def main(argv=None):
         available = sorted({k for run in runs.values() for k in run})
         parser.error(f'--keys: {missing or "none"} not found in the logs; available: {available}')
     print(f'saved curves of {len(runs)} run(s) ({", ".join(keys)}) to {plot(runs, keys, args.out)}')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

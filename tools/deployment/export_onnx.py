@@ -19,13 +19,23 @@ adds ``masks`` (N, K, 28, 28), each box's mask-head map of its class); segmentor
 The check compares onnxruntime with the PyTorch model's ``predict`` on random inputs
 of each ``--check-sizes`` size and exits non-zero on a mismatch. Without
 ``--checkpoint`` the weights are random (for trying the export only).
+
+Safety: every argument and file is checked before any work (an ``--out`` that is one
+of the inputs, a folder or lies under a file is refused). The file is written
+beside ``--out`` and renamed to it only when complete and only when the check
+passed; a failed check or an error leaves an existing ``--out`` untouched
+(``--keep-failed`` keeps the rejected file as ``NAME.failed.onnx``). Replacing an
+existing ``--out`` is said. The file records what it was made from in its ONNX
+metadata (config, normalisation, input conventions, class names), which
+``onnx_infer.py`` checks against its config.
 """
 import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
+from ghostnetv2_mm.deployment.export import DEFAULT_OPSET, OPSETS
+from ghostnetv2_mm.utils.cli import (ToolParser, check_output, existing_file, file_or_url,
+                                     int_in, positive_int, tool_main)
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 
@@ -40,20 +50,24 @@ def parse_size(text: str):
 
 def parse_args(argv=None):
     from mmengine.config import DictAction
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = ToolParser(description=__doc__.split('\n\n')[0])
     what = parser.add_mutually_exclusive_group()
-    what.add_argument('--config', help='export this config\'s whole model')
+    what.add_argument('--config', type=existing_file, help='export this config\'s whole model')
     what.add_argument('--classifier', action='store_true',
                       help='export the ImageNet classifier of --arch (logits)')
     parser.add_argument('--arch', default='1.0x', choices=('1.0x', '1.3x', '1.6x'),
                         help='backbone/classifier width (without --config)')
     parser.add_argument('--out-indices', type=int, nargs='+', default=[3, 5, 7, 9],
                         help='backbone outputs, one ONNX output each (backbone export)')
-    parser.add_argument('--checkpoint', help='weights: a path or URL in any layout the '
+    parser.add_argument('--checkpoint', type=file_or_url,
+                        help='weights: a path or URL in any layout the '
                         'project reads (default: random weights)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. model.bbox_head.num_classes=3')
     parser.add_argument('--out', required=True, help='the .onnx file to write')
+    parser.add_argument('--keep-failed', action='store_true',
+                        help='when the check fails, keep the file as NAME.failed.onnx '
+                        '(an existing --out is never replaced by a failed file)')
     parser.add_argument('--export-size', type=parse_size, default=(320, 320),
                         help='example input used for tracing, H or HxW (default 320)')
     parser.add_argument('--check-sizes', type=parse_size, nargs='+',
@@ -63,16 +77,18 @@ def parse_args(argv=None):
                         help='check on these images (files or folders; with --config), '
                         'prepared by the config\'s test pipeline, instead of random '
                         'inputs of --check-sizes: a trained detector finds nothing in noise')
-    parser.add_argument('--check-batch', type=int, default=1)
-    parser.add_argument('--opset', type=int, default=None,
-                        help='ONNX opset (default: the library\'s, 17)')
+    parser.add_argument('--check-batch', type=positive_int, default=1)
+    parser.add_argument('--opset', type=int_in(*OPSETS), default=None,
+                        help=f'ONNX opset, {OPSETS[0]} to {OPSETS[1]} (default: '
+                        f'{DEFAULT_OPSET})')
     args = parser.parse_args(argv)
-    if args.check_batch < 1:
-        parser.error(f'--check-batch must be >= 1, got {args.check_batch}')
     if args.check_images:
         if not args.config:
             parser.error('--check-images needs --config (its test pipeline prepares them)')
         args.check_images = image_files(parser, args.check_images)
+    check_output(args.out, '--out', suffixes=('.onnx',),
+                 inputs=[('--config', args.config), ('--checkpoint', args.checkpoint)]
+                 + [('--check-images', p) for p in args.check_images or []])
     return args
 
 
@@ -92,12 +108,12 @@ def image_files(parser, paths):
     return found
 
 
-def build(args):
+def build(args, cfg):
     import torch
     from ghostnetv2_mm.checkpoint import load_model_weights
     from ghostnetv2_mm.deployment import build_model, prepare_for_export
-    if args.config:
-        return build_model(args.config, args.checkpoint, args.cfg_options)
+    if cfg is not None:
+        return build_model(cfg, args.checkpoint)
     torch.manual_seed(0)
     if args.classifier:
         from ghostnetv2_mm.models import build_classifier
@@ -110,42 +126,67 @@ def build(args):
     return prepare_for_export(model)
 
 
+def task_of(wrapper) -> str:
+    from ghostnetv2_mm.deployment import (ClassifierExport, DenseDetectorExport,
+                                          SegmentorExport, TwoStageDetectorExport)
+    if isinstance(wrapper, (DenseDetectorExport, TwoStageDetectorExport)):
+        return 'detection'
+    if isinstance(wrapper, SegmentorExport):
+        return 'segmentation'
+    return 'classification' if isinstance(wrapper, ClassifierExport) else 'backbone'
+
+
+@tool_main
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from ghostnetv2_mm.deployment import (DEFAULT_OPSET, compare, describe, export_onnx,
-                                          onnx_session, wrap_for_export)
-    model = build(args)
+    from ghostnetv2_mm.deployment import (compare, describe, export_onnx, onnx_session,
+                                          wrap_for_export)
+    from ghostnetv2_mm.deployment.export import export_metadata
+    from ghostnetv2_mm.deployment.verify import summarise
+    from ghostnetv2_mm.utils.fileio import atomic_output
+    cfg = None
+    if args.config:
+        from mmengine.config import Config
+        cfg = Config.fromfile(args.config)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+    model = build(args, cfg)
     wrapper = wrap_for_export(model).eval()
-    opset = args.opset or DEFAULT_OPSET
-    export_onnx(wrapper, args.out, args.export_size, opset=opset)
-    what = args.config or f'GhostNetV2 {args.arch} ' + (
-        'classifier' if args.classifier else 'backbone')
-    print(f'exported {what} (deploy mode, BatchNorm folded) to {args.out}: opset {opset}, '
-          f'dynamic batch/height/width, outputs {", ".join(wrapper.output_names)}, '
-          f'{os.path.getsize(args.out) / 2 ** 20:.1f} MB')
     inputs = None
     if args.check_images:
-        from mmengine.config import Config
-
-        from ghostnetv2_mm.deployment.runtime import OnnxPredictor
-        predictor = OnnxPredictor(Config.fromfile(args.config), args.out)
-        inputs = [predictor.preprocess(path)[0] for path in args.check_images]
-        print(f'onnxruntime vs PyTorch ({len(inputs)} images, as the test pipeline '
-              'prepares them):')
-    else:
-        print(f'onnxruntime vs PyTorch (batch {args.check_batch}, random inputs):')
-    rows = compare(model, wrapper, onnx_session(args.out), args.check_sizes,
-                   batch=args.check_batch, inputs=inputs)
-    for row in rows:
-        print(describe(row))
-    if len(rows) > 2 and 'matched' in rows[0]:
-        masks = [r['mask_identical'] for r in rows if 'mask_identical' in r]
-        print(f"all {len(rows)} inputs: {sum(r['matched'] for r in rows)}/"
-              f"{sum(r['expected'] for r in rows)} detections matched, max score diff "
-              f"{max(r['max_score_diff'] for r in rows):.2e}"
-              + (f', masks >= {100 * min(masks):.3f}% identical' if masks else ''))
-    ok = all(row['ok'] for row in rows)
-    print('PASSED' if ok else 'FAILED')
+        # read (and so check) every image before the export
+        from ghostnetv2_mm.deployment.runtime import ImagePreparer
+        prepare = ImagePreparer(cfg)
+        inputs = [prepare(path)[0] for path in args.check_images]
+    opset = args.opset or DEFAULT_OPSET
+    what = os.path.basename(args.config) if args.config else f'GhostNetV2 {args.arch} ' + (
+        'classifier' if args.classifier else 'backbone')
+    metadata = export_metadata(cfg, what, task_of(wrapper))
+    with atomic_output(args.out, keep_failed=args.keep_failed) as out:
+        export_onnx(wrapper, out.path, args.export_size, opset=opset, metadata=metadata)
+        print(f'exported {what} (deploy mode, BatchNorm folded): opset {opset}, '
+              f'dynamic batch/height/width, outputs {", ".join(wrapper.output_names)}, '
+              f'{os.path.getsize(out.path) / 2 ** 20:.1f} MB')
+        if inputs is not None:
+            print(f'onnxruntime vs PyTorch ({len(inputs)} images, as the test pipeline '
+                  'prepares them):')
+        else:
+            print(f'onnxruntime vs PyTorch (batch {args.check_batch}, random inputs):')
+        rows = compare(model, wrapper, onnx_session(out.path), args.check_sizes,
+                       batch=args.check_batch, inputs=inputs)
+        for row in rows:
+            print(describe(row))
+        if len(rows) > 2 and 'matched' in rows[0]:
+            masks = [r['mask_identical'] for r in rows if 'mask_identical' in r]
+            print(f"all {len(rows)} inputs: {sum(r['matched'] for r in rows)}/"
+                  f"{sum(r['expected'] for r in rows)} detections matched, max score diff "
+                  f"{max(r['max_score_diff'] for r in rows):.2e}"
+                  + (f', masks >= {100 * min(masks):.3f}% identical' if masks else ''))
+        ok, verdict = summarise(rows)
+        if not ok:
+            out.fail(verdict)
+    print(verdict)
+    print(out.outcome())
     return 0 if ok else 1
 
 

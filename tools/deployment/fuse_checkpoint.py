@@ -24,32 +24,41 @@ or ``GhostNetV2('1.0x', deploy=True).load_state_dict(...)`` with the backbone pa
 loading; the fused file skips that step and has no BatchNorm tensors.) Dilation,
 strides and out_indices do not change the weights; ``--arch``, ``--dfc-blocks`` and
 ``--dfc-kernel-size`` must match the checkpoint. The tool checks the fused backbone
-against the unfused one on a random input and prints the max abs difference.
+against the unfused one on a random input and prints the max abs difference; OUT is
+written only when they agree (an existing OUT is otherwise unchanged; ``--keep-failed``
+keeps the rejected file as ``NAME.failed.pth``). OUT must not be IN.
 """
-import argparse
 import os
 import sys
 
 from ghostnetv2_mm.checkpoint import read_checkpoint, save_checkpoint_file, unwrap_state_dict
 from ghostnetv2_mm.models import ARCH_WIDTHS, FAMILY, fuse_state_dict
+from ghostnetv2_mm.utils.cli import (ToolParser, check_output, file_or_url,
+                                     non_negative_int, positive_int, tool_main)
+from ghostnetv2_mm.utils.fileio import atomic_output
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Fuse BatchNorm into the convs of a '
-                                     'GhostNetV2 checkpoint (for deploy=True backbones).')
-    parser.add_argument('src', help='input checkpoint')
+    parser = ToolParser(description='Fuse BatchNorm into the convs of a '
+                        'GhostNetV2 checkpoint (for deploy=True backbones).')
+    parser.add_argument('src', type=file_or_url, help='input checkpoint (path or URL)')
     parser.add_argument('dst', help='output checkpoint (written atomically)')
     parser.add_argument('--arch', default='1.0x', choices=sorted(ARCH_WIDTHS))
     parser.add_argument('--type', default='GhostNetV2', choices=sorted(FAMILY),
                         help='backbone type of the checkpoint (default: GhostNetV2)')
     parser.add_argument('--dfc-blocks', type=int, nargs='*', default=None,
                         help='bottlenecks with DFC attention (default: the reference\'s)')
-    parser.add_argument('--dfc-kernel-size', type=int, default=5)
-    parser.add_argument('--check-size', type=int, default=96,
+    parser.add_argument('--dfc-kernel-size', type=positive_int, default=5)
+    parser.add_argument('--check-size', type=non_negative_int, default=96,
                         help='side of the random input for the self-check (0: skip)')
-    return parser.parse_args(argv)
+    parser.add_argument('--keep-failed', action='store_true',
+                        help='when the self-check fails, keep the file as NAME.failed.pth')
+    args = parser.parse_args(argv)
+    check_output(args.dst, 'dst', inputs=[('src', args.src)])
+    return args
 
 
+@tool_main
 def main(argv=None) -> int:
     args = parse_args(argv)
     state = unwrap_state_dict(read_checkpoint(args.src))
@@ -58,17 +67,19 @@ def main(argv=None) -> int:
     meta = dict(deploy=True, type=args.type, arch=args.arch,
                 source=os.path.basename(args.src),
                 note=f'BatchNorm folded; load into {args.type}(..., deploy=True)')
-    save_checkpoint_file({'state_dict': fused, 'meta': meta}, args.dst)
-    n_in = len(state)
-    print(f'{args.src}: {n_in} tensors -> {args.dst}: {len(fused)} tensors (BatchNorm '
-          f'folded, {args.type} {args.arch}, deploy=True)')
+    print(f'{args.src}: {len(state)} tensors -> {len(fused)} tensors (BatchNorm folded, '
+          f'{args.type} {args.arch}, deploy=True)')
+    ok = diff is None or diff <= 1e-4
     if diff is not None:
         print(f'self-check on a random 1x3x{args.check_size}x{args.check_size} input: max abs '
-              f'diff fused vs. unfused {diff:.2e}')
-        if diff > 1e-4:
-            print('FAILED: the fused backbone differs from the unfused one')
-            return 1
-    return 0
+              f'diff fused vs. unfused {diff:.2e} ' + ('OK' if ok else '(more than 1e-4)'))
+    with atomic_output(args.dst, keep_failed=args.keep_failed) as out:
+        save_checkpoint_file({'state_dict': fused, 'meta': meta}, out.path)
+        if not ok:
+            out.fail('the fused backbone differs from the unfused one')
+    print(('' if ok else 'FAILED: the fused backbone differs from the unfused one; ')
+          + out.outcome())
+    return 0 if ok else 1
 
 
 if __name__ == '__main__':

@@ -9,83 +9,119 @@ with ``--mean``/``--std`` (default: ImageNet, RGB order) - use what the model wa
 trained with. Convolutions and linear layers are quantised (weights int8 per channel,
 activations uint8 per tensor, min/max ranges); the DFC and SE gates, resizes, adds and
 pooling stay float32 (``ghostnetv2_mm.deployment.quantize``). The tool prints which
-node types run in INT8 and which stay float, and the largest output difference
-against the float file on the first calibration batch.
+node types run in INT8 and which stay float, and judges each output against the
+float file on the first calibration batch: the largest difference must stay within
+``--tolerance`` of the float output's range (exit 1 otherwise).
+
+``dst`` must not be ``src``. It is written beside itself and renamed only when
+complete and within the tolerance; otherwise an existing ``dst`` is unchanged
+(``--keep-failed`` keeps the rejected file as ``NAME.failed.onnx``).
 """
-import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from ghostnetv2_mm.deployment.quantize import INT8_TOLERANCE
+from ghostnetv2_mm.utils.cli import (ToolParser, UserError, check_output, existing_dir,
+                                     existing_file, positive_int, tool_main)
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('src', help='float32 .onnx file')
+    parser = ToolParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('src', type=existing_file, help='float32 .onnx file')
     parser.add_argument('dst', help='INT8 .onnx file to write')
-    parser.add_argument('--calib-dir', required=True,
+    parser.add_argument('--calib-dir', required=True, type=existing_dir,
                         help='folder of calibration images (searched recursively)')
-    parser.add_argument('--num-images', type=int, default=300)
-    parser.add_argument('--batch', type=int, default=10)
-    parser.add_argument('--size', type=int, nargs='+', default=[224],
+    parser.add_argument('--num-images', type=positive_int, default=300)
+    parser.add_argument('--batch', type=positive_int, default=10)
+    parser.add_argument('--size', type=positive_int, nargs='+', default=[224],
                         help='input size, H or H W (default 224)')
     parser.add_argument('--mean', type=float, nargs=3, default=[123.675, 116.28, 103.53])
     parser.add_argument('--std', type=float, nargs=3, default=[58.395, 57.12, 57.375])
     parser.add_argument('--exclude-nodes', nargs='*', default=[],
                         help='node names to keep in float')
+    parser.add_argument('--tolerance', type=float, default=INT8_TOLERANCE,
+                        help='largest allowed difference of an output, as a fraction of '
+                        f'the float output\'s range (default {INT8_TOLERANCE})')
+    parser.add_argument('--keep-failed', action='store_true',
+                        help='outside the tolerance, keep the file as NAME.failed.onnx')
     args = parser.parse_args(argv)
-    if not os.path.isfile(args.src):
-        parser.error(f'src {args.src!r}: file not found')
-    if not os.path.isdir(args.calib_dir):
-        parser.error(f'--calib-dir {args.calib_dir!r}: not a folder')
-    if args.num_images < 1 or args.batch < 1:
-        parser.error(f'--num-images and --batch must be >= 1 (got {args.num_images}, '
-                     f'{args.batch})')
     if len(args.size) not in (1, 2):
         parser.error(f'--size takes H or H W, got {args.size}')
+    if min(args.std) <= 0:
+        parser.error(f'--std {args.std}: every value must be > 0')
+    if not args.tolerance >= 0:
+        parser.error(f'--tolerance {args.tolerance}: must be >= 0')
+    check_output(args.dst, 'dst', inputs=[('src', args.src)], suffixes=('.onnx',))
     return args
+
+
+def read_image(path, w, h):
+    """(3, h, w) float32 RGB; :class:`UserError` naming a file that is no image."""
+    import numpy as np
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            image = image.convert('RGB').resize((w, h), Image.BILINEAR)
+    except Exception as exc:  # noqa: BLE001 - PIL's many errors: name the file
+        raise UserError(f'--calib-dir: {path!r} cannot be read as an image ({exc}); '
+                        'remove it or fix it') from exc
+    return np.asarray(image, dtype=np.float32).transpose(2, 0, 1)
 
 
 def calibration_batches(folder, num, batch, size, mean, std):
     """(N, 3, H, W) float32 batches of the first ``num`` images under ``folder``."""
     import numpy as np
-    from PIL import Image
     paths = sorted(os.path.join(d, f) for d, _, files in os.walk(folder) for f in files
                    if f.lower().endswith(IMAGE_EXTS))[:num]
     if not paths:
-        raise SystemExit(f'--calib-dir {folder!r}: no images ({", ".join(IMAGE_EXTS)})')
+        raise UserError(f'--calib-dir {folder!r}: no images ({", ".join(IMAGE_EXTS)})')
     h, w = size if len(size) == 2 else size * 2
     mean, std = np.float32(mean).reshape(3, 1, 1), np.float32(std).reshape(3, 1, 1)
     batches = []
     for start in range(0, len(paths), batch):
-        images = [np.asarray(Image.open(p).convert('RGB').resize((w, h), Image.BILINEAR),
-                             dtype=np.float32).transpose(2, 0, 1)
-                  for p in paths[start:start + batch]]
+        images = [read_image(p, w, h) for p in paths[start:start + batch]]
         batches.append(((np.stack(images) - mean) / std).astype(np.float32))
     return batches
 
 
+@tool_main
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import numpy as np
-
     from ghostnetv2_mm.deployment import (onnx_session, quantize_int8,
                                           quantized_node_counts, run_onnx)
+    from ghostnetv2_mm.deployment.quantize import int8_differences
+    from ghostnetv2_mm.utils.fileio import atomic_output
     batches = calibration_batches(args.calib_dir, args.num_images, args.batch, args.size,
                                   args.mean, args.std)
-    quantize_int8(args.src, args.dst, batches, exclude_nodes=args.exclude_nodes)
-    counts = quantized_node_counts(args.dst)
-    print(f'wrote {args.dst} (calibrated on {sum(len(b) for b in batches)} images)')
-    for kind in ('int8', 'float'):
-        print(f'  {kind:5}: ' + ', '.join(f'{k} {v}' for k, v in sorted(counts[kind].items())))
-    ref = run_onnx(onnx_session(args.src), batches[0])
-    got = run_onnx(onnx_session(args.dst), batches[0])
-    for name, r, g in zip((o.name for o in onnx_session(args.src).get_outputs()), ref, got):
-        print(f'  output {name}: max abs diff {float(np.abs(r - g).max()):.3g} '
-              f'(float range {float(r.min()):.3g} .. {float(r.max()):.3g})')
-    return 0
+    try:
+        source = onnx_session(args.src)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's errors: name the file
+        raise UserError(f'src {args.src!r} is not a readable ONNX file: '
+                        f'{" ".join(str(exc).split())[:300]}') from exc
+    with atomic_output(args.dst, keep_failed=args.keep_failed) as out:
+        quantize_int8(args.src, out.path, batches, exclude_nodes=args.exclude_nodes)
+        counts = quantized_node_counts(out.path)
+        print(f'quantised {args.src} (calibrated on {sum(len(b) for b in batches)} images)')
+        for kind in ('int8', 'float'):
+            print(f'  {kind:5}: ' + ', '.join(f'{k} {v}'
+                                              for k, v in sorted(counts[kind].items())))
+        names = [o.name for o in source.get_outputs()]
+        rows = int8_differences(names, run_onnx(source, batches[0]),
+                                run_onnx(onnx_session(out.path), batches[0]), args.tolerance)
+        print(f'INT8 vs float32 on the first calibration batch (tolerance: '
+              f'{args.tolerance:g} of the float output\'s range):')
+        for r in rows:
+            print(f"  output {r['name']}: max abs diff {r['max_abs_diff']:.3g}, "
+                  f"{r['relative']:.3g} of the range {r['range']:.3g} "
+                  + ('OK' if r['ok'] else 'OUTSIDE the tolerance'))
+        ok = all(r['ok'] for r in rows)
+        if not ok:
+            out.fail('outside the tolerance')
+    print(('PASSED: ' if ok else f'FAILED: an output differs by more than --tolerance '
+           f'{args.tolerance:g}; ') + out.outcome())
+    return 0 if ok else 1
 
 
 if __name__ == '__main__':

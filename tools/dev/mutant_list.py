@@ -28,6 +28,8 @@ T_BACKBONE = 'tests/test_backbone.py::'
 T_CHECKPOINT = 'tests/test_checkpoint.py::'
 T_STRICT = 'tests/test_strict_loading.py::'
 MASK_RCNN_ONNX = ['tests/test_onnx_export.py::test_mask_rcnn_onnx_matches_predict']
+SAFETY = 'tests/test_tool_safety.py::'
+ATTACKS = 'tests/test_safe_loading_attacks.py::'
 
 
 MUTANTS = [
@@ -251,4 +253,38 @@ MUTANTS = [
          why='boxes of different classes (RPN: levels) suppress each other',
          tests=MASK_RCNN_ONNX
          + ['tests/test_onnx_export.py::test_retinanet_onnx_matches_predict_at_two_sizes']),
+    # -------------------------------------------- the tools' guarantees (issue 19)
+    dict(name='getattr-guard-allows-everything', file='ghostnetv2_mm/checkpoint/safe_io.py',
+         old='    if obj is HistoryBuffer and name in HISTORY_BUFFER_STATISTICS:',
+         new='    if True:',
+         why='the safe loader resolves every getattr a file asks for (the walk to '
+             'functions, __globals__ and eval)',
+         tests=[ATTACKS + 'test_load_checkpoint_file_refuses_getattr_walks[function]']),
+    dict(name='output-same-file-unchecked', file='ghostnetv2_mm/utils/cli.py',
+         old='        if source and not is_url(source) and same_file(path, source):',
+         new='        if False:',
+         why='an output that is one of the inputs is not refused',
+         tests=[SAFETY + 'test_tool_case[quantize-dst-is-src]']),
+    dict(name='output-written-in-place', file='ghostnetv2_mm/utils/fileio.py',
+         old='        os.close(fd)\n        return self\n',
+         new='        os.close(fd)\n        os.unlink(self.path)\n        self.path = self.target\n'
+             '        return self\n',
+         why='outputs are written into the target itself (not atomically): a failed or '
+             'killed run destroys the old file',
+         tests=[SAFETY + 'test_tool_case[export-nothing-compared-fails-and-keeps-the-old-file]']),
+    dict(name='failed-check-replaces-the-file', file='ghostnetv2_mm/utils/fileio.py',
+         old='            if exc_type is None and self.failure is None:',
+         new='            if exc_type is None:',
+         why='a result whose check failed still replaces the target',
+         tests=[SAFETY + 'test_tool_case[export-nothing-compared-fails-and-keeps-the-old-file]']),
+    dict(name='pass-on-nothing-compared', file='ghostnetv2_mm/deployment/verify.py',
+         old="    if not rows or (detector and sum(r['expected'] for r in rows) == 0):",
+         new='    if not rows:',
+         why='a detector check in which nothing was detected, so nothing compared, passes',
+         tests=[SAFETY + 'test_tool_case[export-nothing-compared-fails-and-keeps-the-old-file]']),
+    dict(name='ties-count-as-mismatches', file='ghostnetv2_mm/deployment/verify.py',
+         old='        if free:',
+         new='        if False:',
+         why='a box that took the place of an equally scored one counts as a mismatch',
+         tests=[SAFETY + 'test_an_equally_scored_box_kept_instead_is_a_tie_not_a_mismatch']),
 ]

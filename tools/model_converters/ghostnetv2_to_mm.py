@@ -11,28 +11,26 @@ Nothing is written unless every tensor of the file has a place and all of the mo
 weights were found; with --allow-partial the file is written anyway and EVERY key that
 did not fit is listed.
 """
-import argparse
 import sys
 
-from ghostnetv2_mm.checkpoint import CheckpointError
 from ghostnetv2_mm.models import convert_checkpoint_file
+from ghostnetv2_mm.utils.cli import ToolParser, check_output, file_or_url, tool_main
 
 
+@tool_main
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('src', help='official .pth.tar or timm state dict (path or URL)')
+    parser = ToolParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('src', type=file_or_url,
+                        help='official .pth.tar or timm state dict (path or URL)')
     parser.add_argument('dst', help='output .pth')
     parser.add_argument('--backbone-only', action='store_true',
                         help='write only the backbone weights (bare keys)')
     parser.add_argument('--allow-partial', action='store_true',
                         help='write even if some keys could not be placed or are missing')
     args = parser.parse_args(argv)
-    try:
-        report = convert_checkpoint_file(args.src, args.dst, args.backbone_only,
-                                         args.allow_partial)
-    except (CheckpointError, FileNotFoundError) as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 1
+    check_output(args.dst, 'dst', inputs=[('src', args.src)])
+    report = convert_checkpoint_file(args.src, args.dst, args.backbone_only,
+                                     args.allow_partial)
     print(f'{report.backbone_type} arch {report.arch}: wrote {report.written} tensors to '
           f'{args.dst}')
     print(f'dropped {report.profiler_counters} profiler counters (total_ops/total_params)')

@@ -11,9 +11,8 @@ over channels, resized to the image and laid over it: bright where the block let
 features through, dark where it suppresses them. By default the last DFC block of each
 stage is drawn (one panel per stage); --blocks all draws every one, a row per stage.
 """
-import argparse
 import math
-import os
+import sys
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple
 
@@ -21,6 +20,9 @@ import numpy as np
 import torch
 
 from ghostnetv2_mm.models import BaseGhostNet, GhostNetV2
+from ghostnetv2_mm.utils.cli import (ToolParser, UserError, check_output, existing_file,
+                                     file_or_url, positive_int, tool_main)
+from ghostnetv2_mm.utils.fileio import atomic_output
 
 # ImageNet statistics, RGB order, as every GhostNetV2 config normalises.
 MEAN = np.array([123.675, 116.28, 103.53], np.float32)
@@ -144,8 +146,8 @@ def render(rgb: np.ndarray, gates, out: str, title: str) -> str:
         bar.ax.tick_params(labelsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    fig.savefig(out, dpi=100)
+    with atomic_output(out) as target:
+        fig.savefig(target.path, dpi=100)
     plt.close(fig)
     return out
 
@@ -156,24 +158,29 @@ def parse_blocks(value: str) -> Optional[List[int]]:
     try:
         return [int(v) for v in value.split(',')]
     except ValueError:
-        raise argparse.ArgumentTypeError(
+        raise UserError(
             f"--blocks {value!r}: allowed 'last', 'all' or comma-separated bottleneck "
             'indices (0-15)') from None
 
 
+@tool_main
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('image')
-    parser.add_argument('--config', help='a config whose backbone is GhostNetV2 or GhostNetV3')
-    parser.add_argument('--checkpoint', help='weights (config model, or backbone)')
+    parser = ToolParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('image', type=existing_file)
+    parser.add_argument('--config', type=existing_file,
+                        help='a config whose backbone is GhostNetV2 or GhostNetV3')
+    parser.add_argument('--checkpoint', type=file_or_url,
+                        help='weights (config model, or backbone)')
     parser.add_argument('--arch', default='1.0x', help='without --config')
     parser.add_argument('--blocks', default='last',
                         help="'last' (per stage), 'all', or bottleneck indices like 2,7,15")
-    parser.add_argument('--size', type=int, default=224, help='short side of the input')
+    parser.add_argument('--size', type=positive_int, default=224,
+                        help='short side of the input')
     parser.add_argument('--out', default='work_dirs/dfc_attention.png')
     args = parser.parse_args(argv)
-    if args.size < 1:
-        parser.error(f'--size {args.size}: must be >= 1')
+    check_output(args.out, '--out', suffixes=('.png', '.jpg', '.jpeg', '.pdf', '.svg'),
+                 inputs=[('image', args.image), ('--config', args.config),
+                         ('--checkpoint', args.checkpoint)])
     blocks = parse_blocks(args.blocks)
     backbone = build_backbone(args.config, args.checkpoint, args.arch)
     valid = {index for _, _, index, _ in dfc_blocks(backbone)}
@@ -190,7 +197,8 @@ def main(argv=None):
     weights = args.checkpoint or 'random weights'
     out = render(rgb, gates, args.out, f'DFC attention gates (mean over channels), {weights}')
     print(f'saved {len(gates)} panels to {out}')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""The command-line tools' shared error path and argument checks.
+
+Every tool's ``main(argv)`` is wrapped in :func:`tool_main`. A mistake (a bad
+argument, a missing or unreadable file, a checkpoint that does not fit) is reported
+as ONE line, ``error: ...``, naming the argument or the file, and the tool exits
+non-zero (2 for arguments, 1 otherwise); the traceback only with ``--debug``, which
+:class:`ToolParser` adds to every tool. SIGTERM and Ctrl-C become exceptions, so
+that temporary files are removed and no output is left half-written
+(:mod:`ghostnetv2_mm.utils.fileio`).
+
+The argument types (``positive_int``, ``existing_file``, ...) and
+:func:`check_output` run while the arguments are parsed, before any work.
+"""
+import argparse
+import functools
+import os
+import signal
+import sys
+from typing import Iterable, Optional, Sequence, Tuple
+
+ARGUMENT_STATUS = 2
+TERMINATED_STATUS = 128 + signal.SIGTERM
+INTERRUPTED_STATUS = 128 + signal.SIGINT
+
+
+class UserError(Exception):
+    """A mistake in what the user asked for: reported as one line, no traceback.
+
+    Args:
+        message (str): What is wrong: the argument or file, its value, what is
+            allowed.
+        status (int): The exit status (1; 2 for argument errors).
+    """
+
+    def __init__(self, message: str, status: int = 1):
+        super().__init__(message)
+        self.status = status
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (a BaseException, like KeyboardInterrupt: clean-ups run)."""
+
+
+# Exceptions whose message already says which file is wrong and why.
+FILE_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+def _one_line(text: str) -> str:
+    return ' '.join(str(text).split())
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line a tool prints for ``exc``."""
+    if isinstance(exc, (UserError,) + FILE_ERRORS):
+        return f'error: {_one_line(exc)}'
+    return (f'error: {type(exc).__name__}: {_one_line(exc)} (unexpected: run again with '
+            '--debug for the traceback)')
+
+
+_HANDLER_PID = []
+
+
+def _raise_terminated(signum, frame):
+    if _HANDLER_PID and os.getpid() != _HANDLER_PID[-1]:
+        # a forked child (a data loader worker) inherited the handler: die as usual
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    raise Terminated()
+
+
+def tool_main(func):
+    """Decorator for a tool's ``main(argv=None)``: the shared error path.
+
+    The wrapped function returns ``func``'s exit status; on an error it prints one
+    line to stderr and raises ``SystemExit`` with a non-zero status (with ``--debug``
+    in ``argv`` the exception propagates with its traceback instead).
+    """
+
+    @functools.wraps(func)
+    def main(argv: Optional[Sequence[str]] = None):
+        given = sys.argv[1:] if argv is None else list(argv)
+        debug = '--debug' in given
+        restore = None
+        try:
+            restore = signal.signal(signal.SIGTERM, _raise_terminated)
+            _HANDLER_PID.append(os.getpid())
+        except ValueError:  # not the main thread: leave the signal alone
+            pass
+        try:
+            return func(argv)
+        except Terminated:
+            print('error: terminated (SIGTERM); nothing was left half-written',
+                  file=sys.stderr)
+            raise SystemExit(TERMINATED_STATUS) from None
+        except KeyboardInterrupt:
+            print('error: interrupted; nothing was left half-written', file=sys.stderr)
+            raise SystemExit(INTERRUPTED_STATUS) from None
+        except SystemExit:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the one place that reports errors
+            if debug:
+                raise
+            print(error_line(exc), file=sys.stderr)
+            raise SystemExit(getattr(exc, 'status', 1) or 1) from None
+        finally:
+            if restore is not None:
+                signal.signal(signal.SIGTERM, restore)
+                _HANDLER_PID.pop()
+
+    return main
+
+
+class ToolParser(argparse.ArgumentParser):
+    """ArgumentParser with ``--debug``, whose errors go through the shared error
+    path: one line naming the argument, exit status 2."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument('--debug', action='store_true',
+                          help='show the full traceback of an error')
+
+    def error(self, message):
+        raise UserError(f'{message} (see {self.prog} --help)', ARGUMENT_STATUS)
+
+
+# ----------------------------------------------------------------- argument types
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'{text!r} is not allowed: give a positive '
+                                         'integer (1, 2, ...)')
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'{text!r} is not allowed: give an integer '
+                                         '>= 0')
+    return value
+
+
+def int_in(low: int, high: int):
+    """argparse type: an integer in [low, high]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f'{text!r} is not allowed: give an integer '
+                                             f'from {low} to {high}')
+        return value
+
+    parse.__name__ = f'int_{low}_{high}'
+    return parse
+
+
+def _path_problem(path: str, want_dir: bool) -> Optional[str]:
+    if not path:
+        return 'an empty path'
+    if not os.path.exists(path):
+        return f'{path!r}: no such {"folder" if want_dir else "file"}'
+    if want_dir and not os.path.isdir(path):
+        return f'{path!r} is a file, expected a folder'
+    if not want_dir and os.path.isdir(path):
+        return f'{path!r} is a folder, expected a file'
+    if not os.access(path, os.R_OK):
+        return f'{path!r} is not readable (permission denied)'
+    return None
+
+
+def existing_file(text: str) -> str:
+    """argparse type: a readable file (not a folder)."""
+    problem = _path_problem(text, want_dir=False)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def existing_dir(text: str) -> str:
+    """argparse type: an existing folder."""
+    problem = _path_problem(text, want_dir=True)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def is_url(text: str) -> bool:
+    return '://' in str(text)
+
+
+def file_or_url(text: str) -> str:
+    """argparse type: a readable file, or a URL / mmengine scheme (read later)."""
+    return text if is_url(text) else existing_file(text)
+
+
+# ----------------------------------------------------------------------- outputs
+def same_file(a: str, b: str) -> bool:
+    """Whether two paths name the same file (also through links)."""
+    if os.path.exists(a) and os.path.exists(b):
+        return os.path.samefile(a, b)
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_output(path: str, option: str, inputs: Iterable[Tuple[str, Optional[str]]] = (),
+                 suffixes: Optional[Sequence[str]] = None, is_dir: bool = False) -> None:
+    """Refuse, before any work, an output that cannot be written or would destroy an
+    input: raises :class:`UserError` (status 2) naming ``option`` and the value.
+
+    Args:
+        path (str): The output file (or folder, with ``is_dir``).
+        option (str): How the user gave it (``'--out'``, ``'dst'``).
+        inputs (iterable of (str, str)): (option, path) of every input; None and URLs
+            are skipped. The output must be none of them.
+        suffixes (sequence of str, optional): Allowed extensions (lower case).
+        is_dir (bool): The output is a folder (created if missing).
+    """
+    def refuse(what):
+        raise UserError(f'{option} {path!r}: {what}; nothing was written',
+                        ARGUMENT_STATUS)
+
+    if not path:
+        refuse('an empty path')
+    if is_dir:
+        if os.path.exists(path) and not os.path.isdir(path):
+            refuse('is a file, expected a folder')
+    elif os.path.isdir(path):
+        refuse('is a folder, expected a file name')
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        refuse(f'{parent!r} is a file, so nothing can be written under it')
+    if not os.access(parent, os.W_OK):
+        refuse(f'the folder {parent!r} is not writable')
+    for name, source in inputs:
+        if source and not is_url(source) and same_file(path, source):
+            refuse(f'is the same file as {name} {source!r} (writing it would destroy the '
+                   'input); choose another name')
+    if suffixes and not path.lower().endswith(tuple(suffixes)):
+        refuse(f'the file name must end with {" or ".join(suffixes)}')

@@ -1,0 +1,114 @@
+"""Outputs that never destroy a file: atomic replacement, and failed results kept apart.
+
+:class:`atomic_output` hands out a temporary path beside the target. What is written
+there replaces the target (one ``os.replace``, after an fsync) only when the block
+ends normally and the result was not marked failed; otherwise the temporary file is
+removed, or, when asked, kept under a name that says it failed
+(:func:`failed_path`). So the target is always either the old file or the complete
+new one, also after an exception, Ctrl-C or SIGTERM (the tools turn SIGTERM into an
+exception, see :mod:`ghostnetv2_mm.utils.cli`).
+"""
+import os
+import tempfile
+from typing import Optional
+
+TEMP_TAG = '.tmp-'
+
+
+def failed_path(path) -> str:
+    """Where a result whose check failed is kept: ``x.onnx`` -> ``x.failed.onnx``."""
+    root, ext = os.path.splitext(os.fspath(path))
+    return f'{root}.failed{ext}'
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _replace(tmp: str, target: str) -> None:
+    """Flush ``tmp`` to disk and rename it to ``target``, with the mode a plain
+    ``open()`` would give (or the mode of the file it replaces)."""
+    with open(tmp, 'rb+') as f:
+        os.fsync(f.fileno())
+    try:
+        mode = os.stat(target).st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    os.chmod(tmp, mode)  # mkstemp makes the file private (0600)
+    os.replace(tmp, target)
+
+
+class atomic_output:  # noqa: N801 - used as a context manager, like open()
+    """Context manager: ``with atomic_output(path) as out:`` write ``out.path``.
+
+    Args:
+        path (str): The file to write (its folder is created if missing).
+        keep_failed (bool): When the result is marked failed (:meth:`fail`), keep it
+            as :func:`failed_path` of ``path`` instead of removing it.
+
+    Attributes:
+        path (str): The temporary file to write, beside the target, with the
+            target's extension (writers that pick the format by extension work).
+        target (str): The file that is replaced on success.
+        kept (str or None): Where the result ended up after the block: ``target``,
+            the failed path, or None (discarded).
+    """
+
+    def __init__(self, path, keep_failed: bool = False):
+        self.target = os.fspath(path)
+        self.keep_failed = keep_failed
+        self.failure: Optional[str] = None
+        self.kept: Optional[str] = None
+        self.existed = False
+        self.path = ''
+
+    def fail(self, reason: str = 'failed') -> None:
+        """Mark the result failed: the target is not replaced."""
+        self.failure = reason
+
+    def outcome(self) -> str:
+        """One line for the user: what happened to the target (after the block)."""
+        if self.kept == self.target:
+            return f'wrote {self.target}' + (' (replaced the existing file)'
+                                             if self.existed else '')
+        line = f'{self.target}: not written' + (' (the existing file is unchanged)'
+                                                 if self.existed else '')
+        if self.kept:
+            return line + f'; the rejected result is kept as {self.kept}'
+        if self.failure is not None:
+            return line + ' (--keep-failed keeps the rejected result)'
+        return line
+
+    def __enter__(self):
+        self.existed = os.path.exists(self.target)
+        directory = os.path.dirname(os.path.abspath(self.target))
+        os.makedirs(directory, exist_ok=True)
+        name = os.path.basename(self.target)
+        fd, self.path = tempfile.mkstemp(prefix=f'.{name}{TEMP_TAG}',
+                                         suffix=os.path.splitext(name)[1], dir=directory)
+        os.close(fd)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if exc_type is None and self.failure is None:
+                _replace(self.path, self.target)
+                self.kept = self.target
+            elif (exc_type is None and self.keep_failed and os.path.isfile(self.path)
+                  and os.path.getsize(self.path) > 0):
+                self.kept = failed_path(self.target)
+                _replace(self.path, self.kept)
+        finally:
+            if self.kept is None and os.path.exists(self.path):
+                os.unlink(self.path)
+        return False
+
+
+def atomic_write_bytes(data: bytes, path) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is either the old file or the
+    complete new one, never a half-written file."""
+    with atomic_output(path) as out:
+        with open(out.path, 'wb') as f:
+            f.write(data)
