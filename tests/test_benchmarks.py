@@ -52,3 +52,12 @@ def test_timm_name_of_each_family_and_width(type_name, arch, name):
 def test_timm_name_refuses_a_width_timm_lacks_naming_what_it_has():
     with pytest.raises(ValueError, match=r"arch='1.6x' for GhostNet; timm has 1.0x, 1.3x"):
         timm_name('GhostNet', '1.6x')
+
+
+def test_gpu_benchmark_reads_a_config_that_mmdet_ships():
+    """The GPU benchmark's baseline is named ``mmdet::...``, a form that
+    ``Config.fromfile`` alone does not resolve."""
+    from ghostnetv2_mm.benchmarks.gpu import read_config
+    cfg = read_config('mmdet::retinanet/retinanet_r18_fpn_1x_coco.py')
+    assert (cfg.model.type, cfg.model.backbone.type, cfg.model.backbone.depth) == (
+        'RetinaNet', 'ResNet', 18)

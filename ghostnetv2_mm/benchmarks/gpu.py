@@ -28,14 +28,26 @@ def synthetic_batch(n: int, size: Tuple[int, int], device):
     return torch.randn(n, 3, h, w, device=device), samples
 
 
+def read_config(config: str):
+    """A config file, or ``PACKAGE::PATH`` for one that an OpenMMLab package ships
+    (``Config.fromfile`` resolves that form only inside ``_base_``)."""
+    import importlib
+    import os.path as osp
+
+    from mmengine.config import Config
+    if '::' in config:
+        package, path = config.split('::', 1)
+        root = osp.dirname(importlib.import_module(package).__file__)
+        config = osp.join(root, '.mim', 'configs', path)
+    return Config.fromfile(config)
+
+
 def train_throughput(config: str, *, batch: int, iters: int, size: Tuple[int, int],
                      device) -> float:
     """Images/s of forward + backward + SGD step (AMP float16) of ``config``'s
     detector on synthetic data; ``iters`` timed steps after 5 warm-up steps."""
-    from mmengine.config import Config
-
     from ghostnetv2_mm.utils.toolkit import build_model_from_config
-    cfg = Config.fromfile(config)
+    cfg = read_config(config)
     cfg.model.backbone.init_cfg = None
     model = build_model_from_config(cfg).to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
@@ -44,8 +56,8 @@ def train_throughput(config: str, *, batch: int, iters: int, size: Tuple[int, in
 
     def step():
         with torch.autocast('cuda', dtype=torch.float16):
-            losses = model.loss(x, samples)
-            loss = sum(v.sum() for k, v in losses.items() if 'loss' in k)
+            # mmengine's own sum of the loss dict (RetinaNet's values are per-level lists)
+            loss, _ = model.parse_losses(model.loss(x, samples))
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
