@@ -42,6 +42,7 @@ from typing import List, Sequence
 
 from ghostnetv2_mm.benchmarks.transfer import (BACKBONES, MMPRETRAIN_DATASETS, PROTOCOLS,
                                                run_benchmark)
+from ghostnetv2_mm.utils.cli import ToolParser, non_negative_int, positive_int, tool_main
 
 
 def _split_list(values: Sequence[str]) -> List[str]:
@@ -49,7 +50,7 @@ def _split_list(values: Sequence[str]) -> List[str]:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ToolParser(
         description='Linear-probe and fine-tuning transfer benchmark of GhostNetV2 '
         'against mmpretrain baselines (protocol in the module docstring).',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -63,10 +64,10 @@ def parse_args(argv=None):
                         help='any of ' + ', '.join(BACKBONES))
     parser.add_argument('--protocols', default='linear,finetune',
                         help='comma-separated subset of linear,finetune')
-    parser.add_argument('--epochs', type=int, default=10, help='fine-tuning epochs')
+    parser.add_argument('--epochs', type=positive_int, default=10, help='fine-tuning epochs')
     parser.add_argument('--lr', type=float, default=0.05, help='fine-tuning peak lr')
-    parser.add_argument('--batch-size', type=int, default=64, help='fine-tuning batch')
-    parser.add_argument('--img-size', type=int, default=32,
+    parser.add_argument('--batch-size', type=positive_int, default=64, help='fine-tuning batch')
+    parser.add_argument('--img-size', type=positive_int, default=32,
                         help='input resolution for every backbone (use 224 for the '
                         'natural-image datasets)')
     parser.add_argument('--weights', nargs='*', default=[], metavar='NAME=PATH',
@@ -74,18 +75,18 @@ def parse_args(argv=None):
                         '.pth.tar, timm or mmpretrain checkpoints); random init otherwise')
     parser.add_argument('--out', default='work_dirs/transfer', help='output folder')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--max-train', type=int, default=None,
+    parser.add_argument('--max-train', type=non_negative_int, default=None,
                         help='use a fixed random subset of the train split (smoke tests)')
-    parser.add_argument('--max-test', type=int, default=None,
+    parser.add_argument('--max-test', type=non_negative_int, default=None,
                         help='use a fixed random subset of the test split (smoke tests)')
-    parser.add_argument('--workers', type=int, default=0, help='data loader workers')
-    parser.add_argument('--threads', type=int, default=None,
+    parser.add_argument('--workers', type=non_negative_int, default=0, help='data loader workers')
+    parser.add_argument('--threads', type=positive_int, default=None,
                         help='torch threads for training/extraction (default: torch\'s)')
     parser.add_argument('--device', default='cpu',
                         help='where to extract features and fine-tune (e.g. cuda); '
                         'latency is always measured on the CPU')
-    parser.add_argument('--latency-threads', type=int, default=1)
-    parser.add_argument('--latency-runs', type=int, default=30)
+    parser.add_argument('--latency-threads', type=positive_int, default=1)
+    parser.add_argument('--latency-runs', type=positive_int, default=30)
     args = parser.parse_args(argv)
     args.datasets = _split_list(args.datasets)
     args.backbones = _split_list(args.backbones)
@@ -109,6 +110,7 @@ def parse_args(argv=None):
     return args
 
 
+@tool_main
 def main(argv=None) -> List[dict]:
     args = parse_args(argv)
     return run_benchmark(

@@ -53,6 +53,7 @@ from typing import Tuple
 from ghostnetv2_mm.benchmarks.speed import PEERS, run_speed_benchmark
 from ghostnetv2_mm.benchmarks.speed_report import plot_latency_vs_top1, write_table
 from ghostnetv2_mm.models import ARCH_WIDTHS
+from ghostnetv2_mm.utils.cli import ToolParser, non_negative_int, positive_int, tool_main
 
 
 def parse_size(text: str) -> Tuple[int, int]:
@@ -79,7 +80,7 @@ def parse_config_spec(text: str) -> Tuple[str, Tuple[int, int]]:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+    parser = ToolParser(description=__doc__.split('\n\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--arch', default='1.0x', choices=sorted(ARCH_WIDTHS))
     parser.add_argument('--models', nargs='*', default=list(PEERS), choices=PEERS,
@@ -94,19 +95,19 @@ def parse_args(argv=None):
     parser.add_argument('--sizes', type=parse_size, nargs='*',
                         default=[(224, 224), (640, 640), (800, 1333)],
                         help='backbone input sizes, H or HxW (default: 224 640 800x1333)')
-    parser.add_argument('--batch', type=int, default=1, help='latency batch size')
-    parser.add_argument('--repeats', type=int, default=20, help='timed rounds per size')
-    parser.add_argument('--warmup', type=int, default=3)
-    parser.add_argument('--throughput-batch', type=int, default=8,
+    parser.add_argument('--batch', type=positive_int, default=1, help='latency batch size')
+    parser.add_argument('--repeats', type=positive_int, default=20, help='timed rounds per size')
+    parser.add_argument('--warmup', type=non_negative_int, default=3)
+    parser.add_argument('--throughput-batch', type=positive_int, default=8,
                         help='batch for images/s (0: skip)')
-    parser.add_argument('--throughput-repeats', type=int, default=3)
+    parser.add_argument('--throughput-repeats', type=positive_int, default=3)
     parser.add_argument('--no-memory', action='store_true', help='skip peak memory')
     parser.add_argument('--device', default='cpu', help='cpu or cuda[:i]')
     parser.add_argument('--amp', action='store_true',
                         help='autocast (float16 on CUDA, bfloat16 on CPU)')
     parser.add_argument('--memory-format', default='channels_last',
                         choices=('contiguous', 'channels_last', 'both'))
-    parser.add_argument('--threads', type=int, default=None,
+    parser.add_argument('--threads', type=positive_int, default=None,
                         help='CPU intra-op threads, PyTorch and onnxruntime (default: all)')
     parser.add_argument('--out', help='write the table: .md (Markdown) or .csv')
     parser.add_argument('--plot', help='PNG of latency (first size) against published '
@@ -122,6 +123,7 @@ def parse_args(argv=None):
     return args
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
     rows, table = run_speed_benchmark(

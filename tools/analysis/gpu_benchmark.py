@@ -11,10 +11,10 @@
 2. Backbone inference throughput (AMP float16, channels-last, batch 64 and 256, 224x224)
    of this project's GhostNetV2-1.0x (eager and deploy) against timm's ghostnetv2_100.
 """
-import argparse
 import os
 
 from ghostnetv2_mm.benchmarks.gpu import run_gpu_benchmark
+from ghostnetv2_mm.utils.cli import ToolParser, positive_int, tool_main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DETECTORS = {
@@ -23,14 +23,15 @@ DETECTORS = {
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--train-batch', type=int, default=16)
-    parser.add_argument('--iters', type=int, default=20)
+    parser = ToolParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--train-batch', type=positive_int, default=16)
+    parser.add_argument('--iters', type=positive_int, default=20)
     parser.add_argument('--size', type=int, nargs=2, default=[800, 1216])
     parser.add_argument('--out', help='also write the tables to this file')
     return parser.parse_args(argv)
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
     text = run_gpu_benchmark(detectors=DETECTORS, train_batch=args.train_batch,

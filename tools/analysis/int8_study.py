@@ -22,27 +22,28 @@ Variants: ``int8``: every conv and linear layer (weights per channel); ``int8 pe
 one weight scale per tensor; ``int8, depthwise float``: the depthwise convs (group > 1)
 kept in float32.
 """
-import argparse
 import sys
 
 from ghostnetv2_mm.benchmarks.int8 import run_int8_study
+from ghostnetv2_mm.utils.cli import ToolParser, positive_int, tool_main
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = ToolParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--protocol', choices=('finetune', 'linear'), default='finetune',
                         help='how the digits model is trained (transfer_benchmark.py\'s '
                         'protocols; linear: backbone as initialised, fitted linear head)')
-    parser.add_argument('--epochs', type=int, default=10, help='fine-tuning epochs')
-    parser.add_argument('--calib-images', type=int, default=300)
-    parser.add_argument('--repeats', type=int, default=30)
-    parser.add_argument('--threads', type=int, default=1,
+    parser.add_argument('--epochs', type=positive_int, default=10, help='fine-tuning epochs')
+    parser.add_argument('--calib-images', type=positive_int, default=300)
+    parser.add_argument('--repeats', type=positive_int, default=30)
+    parser.add_argument('--threads', type=positive_int, default=1,
                         help='threads of the timed runs (fine-tuning uses all cores)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', help='write the Markdown tables here')
     return parser.parse_args(argv)
 
 
+@tool_main
 def main(argv=None):
     args = parse_args(argv)
     text = run_int8_study(protocol=args.protocol, epochs=args.epochs,
