@@ -6,10 +6,13 @@ from .backbone import (ARCH_WIDTHS, BASE_STAGES, BaseGhostNet, GhostNet, GhostNe
 from .blocks import (DFCAttention, GhostBottleneck, GhostModule, RepConvModule,
                      SqueezeExcite)
 from .classifier import build_classifier, classifier_cfg
+# type='GhostNetClassifier': ImageClassifier + official files (imports mmpretrain lazily)
+from .ghostnet_classifier import build_ghostnet_classifier
 from .utils import make_divisible
 
 __all__ = [
     'ARCH_WIDTHS', 'BASE_STAGES', 'BaseGhostNet', 'GhostNet', 'GhostNetV2', 'GhostNetV3',
     'DFCAttention', 'GhostBottleneck', 'GhostModule', 'RepConvModule', 'SqueezeExcite',
-    'build_classifier', 'classifier_cfg', 'make_divisible'
+    'build_classifier', 'build_ghostnet_classifier', 'classifier_cfg',
+    'make_divisible'
 ]

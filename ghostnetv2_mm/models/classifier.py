@@ -7,6 +7,8 @@ mid_channels=[1280], dropout_rate=0.2, act_cfg=ReLU)`` (fc -> ReLU -> dropout ->
 computes the same function with the same parameters (6,156,908 for GhostNetV2-1.0x).
 Official and timm checkpoints load into it directly (``conv_head`` -> ``head.layers.0.fc``,
 ``classifier`` -> ``head.layers.1.fc``; see ``ghostnetv2_mm.checkpoint.layouts``).
+The model type is ``GhostNetClassifier`` (``ghostnet_classifier.py``): that
+``ImageClassifier`` takes an official file entirely, or refuses it, whoever loads it.
 """
 from .backbone import ARCH_WIDTHS
 from .utils import make_divisible
@@ -33,7 +35,7 @@ def classifier_cfg(arch: str = '1.0x', num_classes: int = 1000,
                          f'{sorted(ARCH_WIDTHS)}')
     in_channels = make_divisible(FINAL_CHANNELS * ARCH_WIDTHS[arch], 4)
     return dict(
-        type='ImageClassifier',
+        type='GhostNetClassifier',
         backbone=dict(type=backbone_type, arch=arch, out_indices=(10,), **backbone_kwargs),
         neck=dict(type='GlobalAveragePooling'),
         head=dict(type='StackedLinearClsHead', num_classes=num_classes,
