@@ -1,12 +1,34 @@
 """ghostnetv2-mm: GhostNetV2 as an OpenMMLab 2.x backbone."""
 import re
+import shutil
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).parent
 VERSION = re.search(r"__version__ = '([^']+)'",
                     (HERE / 'ghostnetv2_mm' / 'version.py').read_text()).group(1)
+
+
+class BuildPyWithMim(build_py):
+    """Also ship the configs and the model index in the built package, as
+    ``ghostnetv2_mm/.mim/{configs,model-index.yml}`` (the metafiles are in configs/),
+    as OpenMMLab packages do: an installed package finds its models by name from any
+    working directory (``ghostnetv2_mm.model_hub``). An editable install reads them
+    from the repository instead."""
+
+    def run(self):
+        super().run()
+        if getattr(self, 'editable_mode', False):
+            return
+        mim = Path(self.build_lib) / 'ghostnetv2_mm' / '.mim'
+        if mim.exists():  # a build folder from an earlier build: no stale configs
+            shutil.rmtree(mim)
+        shutil.copytree(HERE / 'configs', mim / 'configs',
+                        ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+        shutil.copy2(HERE / 'model-index.yml', mim / 'model-index.yml')
+
 
 setup(
     name='ghostnetv2-mm',
@@ -28,7 +50,8 @@ setup(
         'det': ['mmdet==3.3.0'],
         'seg': ['mmsegmentation==1.2.2', 'ftfy', 'regex'],
         'cls': ['mmpretrain==1.2.0'],
-        'tests': ['pytest', 'hypothesis', 'timm', 'onnx', 'onnxruntime'],
+        'tests': ['pytest', 'hypothesis', 'timm', 'onnx', 'onnxruntime', 'modelindex'],
     },
+    cmdclass={'build_py': BuildPyWithMim},
     zip_safe=False,
 )

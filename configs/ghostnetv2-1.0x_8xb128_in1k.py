@@ -27,7 +27,10 @@ custom_imports = dict(imports=['ghostnetv2_mm'], allow_failed_imports=False)
 
 arch = '1.0x'
 model = dict(
-    type='ImageClassifier',
+    # mmpretrain's ImageClassifier, which also takes the official files whoever loads them
+    # (mmpretrain.get_model, load_from): entirely, or not at all
+    # (ghostnetv2_mm/models/classifier.py).
+    type='GhostNetClassifier',
     backbone=dict(type='GhostNetV2', arch=arch, out_indices=(10,)),
     # The reference head with mmpretrain's stock parts: pool, fc 1280 (the reference's
     # 1x1 conv_head on the pooled map) + ReLU, dropout 0.2, fc.

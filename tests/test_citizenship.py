@@ -234,6 +234,12 @@ def test_importing_the_plugin_replaces_no_mmengine_function():
               'import ghostnetv2_mm\n'
               'after = (dict(c.CheckpointLoader._schemes), b.LocalBackend.put,'
               ' b.LocalBackend.put_text, c.load_checkpoint, c._load_checkpoint)\n'
+              # added, none replaced: a loader for exactly the five official weight
+              # URLs of the model hub's classifiers (ghostnetv2_mm/model_hub.py)
+              'added = {k: v for k, v in after[0].items() if k not in before[0]}\n'
+              'assert list(added.values()) == [ghostnetv2_mm.model_hub.'
+              'load_from_official_release] * 5, added\n'
+              'after = ({k: after[0][k] for k in before[0]},) + after[1:]\n'
               'assert before == after, [x for x, y in zip(before, after) if x != y]\n'
               'print("UNCHANGED")')
     proc = run([sys.executable, '-c', script])

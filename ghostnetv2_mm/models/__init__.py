@@ -5,7 +5,7 @@ from .arch import ARCH_WIDTHS, BASE_STAGES, BackboneSettings, parse_backbone_arg
 from .backbone import FAMILY, BaseGhostNet, GhostNet, GhostNetV2, GhostNetV3
 from .blocks import (DFCAttention, GhostBottleneck, GhostModule, RepConvModule,
                      SqueezeExcite)
-from .classifier import build_classifier, classifier_cfg
+from .classifier import build_classifier, build_ghostnet_classifier, classifier_cfg
 from .conversion import ConversionReport, convert_checkpoint_file
 from .fusing import fuse_state_dict
 from .utils import make_divisible
@@ -14,6 +14,6 @@ __all__ = [
     'ARCH_WIDTHS', 'BASE_STAGES', 'BackboneSettings', 'parse_backbone_args', 'FAMILY',
     'BaseGhostNet', 'GhostNet', 'GhostNetV2', 'GhostNetV3', 'DFCAttention',
     'GhostBottleneck', 'GhostModule', 'RepConvModule', 'SqueezeExcite',
-    'build_classifier', 'classifier_cfg', 'ConversionReport', 'convert_checkpoint_file',
-    'fuse_state_dict', 'make_divisible'
+    'build_classifier', 'build_ghostnet_classifier', 'classifier_cfg', 'ConversionReport',
+    'convert_checkpoint_file', 'fuse_state_dict', 'make_divisible'
 ]

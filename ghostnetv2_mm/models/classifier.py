@@ -7,7 +7,21 @@ mid_channels=[1280], dropout_rate=0.2, act_cfg=ReLU)`` (fc -> ReLU -> dropout ->
 computes the same function with the same parameters (6,156,908 for GhostNetV2-1.0x).
 Official and timm checkpoints load into it directly (``conv_head`` -> ``head.layers.0.fc``,
 ``classifier`` -> ``head.layers.1.fc``; see ``ghostnetv2_mm.checkpoint.layouts``).
+
+``type='GhostNetClassifier'`` (:func:`build_ghostnet_classifier`) is mmpretrain's
+``ImageClassifier`` that takes the official files whoever loads them. The official and
+timm ImageNet files keep their keys at the root (``conv_stem.weight``, ...).
+mmpretrain's ``get_model(name, pretrained=True)``, its inferencers and mmengine's
+``load_from`` hand them to the whole classifier and load non-strictly, which would load
+nothing and leave a random model; this classifier carries the hook of
+:mod:`ghostnetv2_mm.checkpoint.whole_file`: such a file is taken entirely or refused.
+It is registered in mmengine's root MODELS as a builder function rather than as a
+subclass, so that importing ghostnetv2_mm does not import mmpretrain's models (about
+2.5 s); the model is a plain ``mmpretrain.models.ImageClassifier``.
 """
+from mmengine.registry import MODELS
+
+from ..checkpoint.whole_file import register_whole_file_hook
 from .arch import ARCH_WIDTHS
 from .utils import make_divisible
 
@@ -33,7 +47,7 @@ def classifier_cfg(arch: str = '1.0x', num_classes: int = 1000,
                          f'{sorted(ARCH_WIDTHS)}')
     in_channels = make_divisible(FINAL_CHANNELS * ARCH_WIDTHS[arch], 4)
     return dict(
-        type='ImageClassifier',
+        type='GhostNetClassifier',
         backbone=dict(type=backbone_type, arch=arch, out_indices=(10,), **backbone_kwargs),
         neck=dict(type='GlobalAveragePooling'),
         head=dict(type='StackedLinearClsHead', num_classes=num_classes,
@@ -45,8 +59,23 @@ def classifier_cfg(arch: str = '1.0x', num_classes: int = 1000,
 def build_classifier(arch: str = '1.0x', num_classes: int = 1000,
                      backbone_type: str = 'GhostNetV2', **kwargs):
     """Build the :func:`classifier_cfg` model with mmpretrain (which must be installed)."""
-    import mmpretrain.models  # noqa: F401  (registers ImageClassifier and the head)
+    cfg = classifier_cfg(arch, num_classes, backbone_type, **kwargs)
+    cfg.pop('type')
+    return build_ghostnet_classifier(**cfg)
+
+
+@MODELS.register_module(name='GhostNetClassifier')
+def build_ghostnet_classifier(**kwargs):
+    """Build mmpretrain's ``ImageClassifier(**kwargs)`` (backbone, neck, head, ...) with
+    the whole-file hook (see the module docstring). Needs mmpretrain."""
+    try:
+        import mmpretrain.models  # noqa: F401  (registers ImageClassifier and its parts)
+    except ImportError as exc:
+        raise ImportError('type=GhostNetClassifier builds an mmpretrain ImageClassifier; '
+                          f'mmpretrain is not installed ({exc}): pip install '
+                          "'ghostnetv2-mm[cls]'") from exc
     from mmengine.registry import DefaultScope
-    from mmpretrain.registry import MODELS
+    from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        return MODELS.build(classifier_cfg(arch, num_classes, backbone_type, **kwargs))
+        model = MMPRETRAIN_MODELS.build(dict(type='ImageClassifier', **kwargs))
+    return register_whole_file_hook(model)
