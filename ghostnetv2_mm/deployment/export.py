@@ -76,9 +76,10 @@ def _wrapper_of(model: nn.Module) -> nn.Module:
 
 
 def export_onnx(wrapper: nn.Module, path: str, size: Tuple[int, int] = (224, 224),
-                batch: int = 1, opset: int = DEFAULT_OPSET) -> None:
+                batch: int = 1, opset: int = DEFAULT_OPSET, dynamic: bool = True) -> None:
     """Trace ``wrapper`` on a random (batch, 3, *size) input and write ``path`` with
-    dynamic batch, height and width. The output names are ``wrapper.output_names``."""
+    dynamic batch, height and width, or (``dynamic=False``) for that one input shape
+    only. The output names are ``wrapper.output_names``."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     # (the exporter restores the wrapper's own mode afterwards, recursively: a wrapper
     # left in training mode would switch the model's dropout and BN back on)
@@ -87,6 +88,8 @@ def export_onnx(wrapper: nn.Module, path: str, size: Tuple[int, int] = (224, 224
     dynamic_axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}}
     for name in names:
         dynamic_axes[name] = {0: 'batch'}
+    if not dynamic:
+        dynamic_axes = None
     example = torch.randn(batch, 3, *size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad(), warnings.catch_warnings():
         # the TorchScript exporter is chosen on purpose (see DEFAULT_OPSET); its

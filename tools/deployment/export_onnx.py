@@ -11,8 +11,9 @@ ONNX, then check the file with onnxruntime against PyTorch at two input sizes.
     python tools/deployment/export_onnx.py --classifier --checkpoint ck_ghostnetv2_10.pth.tar \\
         --out work_dirs/ghostnetv2_cls.onnx
 
-The graph is the deploy (BatchNorm-folded) model with dynamic batch, height and width;
-input ``input`` is the normalised, padded batch. Detectors output ``dets`` (N, K, 5)
+The graph is the deploy (BatchNorm-folded) model with dynamic batch, height and width
+(``--static-shape H W``: for that one input size only); input ``input`` is the
+normalised, padded batch. Detectors output ``dets`` (N, K, 5)
 and ``labels`` (N, K) with the config's test-time NMS inside the graph (Mask R-CNN
 adds ``masks`` (N, K, 28, 28), each box's mask-head map of its class); segmentors
 ``output`` (N, 1, H, W) class indices; see ``ghostnetv2_mm/deployment/wrappers.py``.
@@ -56,19 +57,34 @@ def parse_args(argv=None):
     parser.add_argument('--out', required=True, help='the .onnx file to write')
     parser.add_argument('--export-size', type=parse_size, default=(320, 320),
                         help='example input used for tracing, H or HxW (default 320)')
-    parser.add_argument('--check-sizes', type=parse_size, nargs='+',
-                        default=[(320, 320), (256, 416)],
+    parser.add_argument('--check-sizes', type=parse_size, nargs='+', default=None,
                         help='input sizes checked with onnxruntime (default: 320 256x416)')
     parser.add_argument('--check-images', nargs='+', metavar='PATH',
                         help='check on these images (files or folders; with --config), '
                         'prepared by the config\'s test pipeline, instead of random '
                         'inputs of --check-sizes: a trained detector finds nothing in noise')
     parser.add_argument('--check-batch', type=int, default=1)
+    parser.add_argument('--static-shape', type=int, nargs=2, metavar=('H', 'W'),
+                        help='export for this one input size (and batch --check-batch) '
+                        'instead of dynamic batch/height/width; checked at that size')
     parser.add_argument('--opset', type=int, default=None,
                         help='ONNX opset (default: the library\'s, 17)')
     args = parser.parse_args(argv)
     if args.check_batch < 1:
         parser.error(f'--check-batch must be >= 1, got {args.check_batch}')
+    if args.static_shape:
+        if min(args.static_shape) < 1:
+            parser.error(f'--static-shape {args.static_shape}: H and W must be >= 1')
+        if args.check_images:
+            parser.error('--static-shape cannot be checked on --check-images (their '
+                         'prepared sizes vary); check it at its own size')
+        shape = tuple(args.static_shape)
+        if args.check_sizes and any(tuple(s) != shape for s in args.check_sizes):
+            parser.error(f'--check-sizes {args.check_sizes}: a --static-shape '
+                         f'{shape} file runs at {shape} only')
+        args.export_size, args.check_sizes = shape, [shape]
+    elif args.check_sizes is None:
+        args.check_sizes = [(320, 320), (256, 416)]
     if args.check_images:
         if not args.config:
             parser.error('--check-images needs --config (its test pipeline prepares them)')
@@ -116,11 +132,15 @@ def main(argv=None) -> int:
     model = build(args)
     wrapper = wrap_for_export(model).eval()
     opset = args.opset or DEFAULT_OPSET
-    export_onnx(wrapper, args.out, args.export_size, opset=opset)
+    static = args.static_shape is not None
+    export_onnx(wrapper, args.out, args.export_size, opset=opset,
+                batch=args.check_batch if static else 1, dynamic=not static)
     what = args.config or f'GhostNetV2 {args.arch} ' + (
         'classifier' if args.classifier else 'backbone')
+    shape = (f'static input {args.check_batch}x3x{args.export_size[0]}x'
+             f'{args.export_size[1]}' if static else 'dynamic batch/height/width')
     print(f'exported {what} (deploy mode, BatchNorm folded) to {args.out}: opset {opset}, '
-          f'dynamic batch/height/width, outputs {", ".join(wrapper.output_names)}, '
+          f'{shape}, outputs {", ".join(wrapper.output_names)}, '
           f'{os.path.getsize(args.out) / 2 ** 20:.1f} MB')
     inputs = None
     if args.check_images:

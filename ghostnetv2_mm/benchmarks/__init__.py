@@ -1,0 +1,1 @@
+"""Benchmark library code: timing and profiling helpers used by tools/analysis."""
