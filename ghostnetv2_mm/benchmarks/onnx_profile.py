@@ -19,6 +19,7 @@ import os
 import statistics
 import tempfile
 import time
+import warnings
 from collections import Counter
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -180,7 +181,10 @@ def export_timm_peer(name: str, path: str, *, dynamic: bool = True, opset: int =
     model = Features(timm.create_model(name, pretrained=False)).eval()
     axes = {0: 'batch', 2: 'height', 3: 'width'}
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # the TorchScript exporter on purpose: the one the peers were timed with
+        warnings.filterwarnings('ignore', message='You are using the legacy TorchScript')
+        warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
         torch.onnx.export(model, (torch.randn(1, 3, *size),), path, dynamo=False,
                           opset_version=opset, input_names=['input'],
                           output_names=['features'], do_constant_folding=True,

@@ -22,6 +22,7 @@ Module names are this project's (OpenMMLab style, ``ConvModule`` with ``conv``/`
 ``ghostnetv2_mm.checkpoint`` maps the reference implementations' names onto them.
 """
 import math
+import warnings
 from typing import Optional, Tuple
 
 import torch
@@ -66,7 +67,12 @@ class _OnnxGatePool(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x):
-        return _eager_gate_pool(x)
+        # Under tracing the sizes are 0-d tensors; reading them here is harmless
+        # (the symbolic, not this forward, goes into the graph).
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', torch.jit.TracerWarning)
+            kernel = (min(2, int(x.shape[-2])), min(2, int(x.shape[-1])))
+        return F.avg_pool2d(x, kernel_size=kernel, stride=kernel)
 
     @staticmethod
     def symbolic(g, x):
