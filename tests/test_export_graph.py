@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from ghostnetv2_mm.benchmarks.onnx_profile import (CONV_OPS, export_timm_peer,
-                                                   node_counts, op_breakdown, ratio_to,
-                                                   session, time_interleaved)
+                                                   node_counts, op_breakdown, parse_size,
+                                                   ratio_to, session, time_interleaved)
 from ghostnetv2_mm.deployment import BackboneExport, export_onnx, run_onnx
 from ghostnetv2_mm.models import GhostNet, GhostNetV2, GhostNetV3
 from ghostnetv2_mm.models.blocks import DFCAttention, RepConvModule, SqueezeExcite
@@ -162,3 +162,10 @@ def test_timm_peer_exports_with_dynamic_axes_and_times_interleaved(tmp_path, v2_
     with pytest.raises(ValueError, match='not a timm model'):
         export_timm_peer('no_such_model', str(tmp_path / 'x.onnx'))
     assert not os.path.exists(tmp_path / 'x.onnx')
+
+
+def test_parse_size_reads_h_or_hxw_and_names_bad_text():
+    assert parse_size('224') == (224, 224) and parse_size('256x416') == (256, 416)
+    for bad in ('0', '3x', 'x4', '2x3x4', '-1', 'a'):
+        with pytest.raises(ValueError, match=repr(bad)):
+            parse_size(bad)

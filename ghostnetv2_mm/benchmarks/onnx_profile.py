@@ -41,6 +41,15 @@ TIMM_PEERS = {
 }
 
 
+def parse_size(text: str) -> Tuple[int, int]:
+    """``'H'`` or ``'HxW'`` (positive ints) -> (H, W); ValueError naming the text."""
+    parts = str(text).lower().split('x')
+    parts = parts * 2 if len(parts) == 1 else parts
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f'bad size {text!r}: use H or HxW (positive ints)')
+    return int(parts[0]), int(parts[1])
+
+
 def session(path: str, threads: int = 1, profile_prefix: Optional[str] = None,
             optimized_path: Optional[str] = None):
     """An onnxruntime CPU session with all graph optimisations (the default level),

@@ -22,7 +22,7 @@ import tempfile
 
 from ghostnetv2_mm.benchmarks.onnx_profile import (TIMM_PEERS, export_timm_peer,
                                                    format_breakdown, op_breakdown,
-                                                   ratio_to, time_interleaved)
+                                                   parse_size, ratio_to, time_interleaved)
 
 
 def labelled_path(text: str):
@@ -35,11 +35,10 @@ def labelled_path(text: str):
 
 
 def size(text: str):
-    parts = text.lower().split('x')
-    parts = parts * 2 if len(parts) == 1 else parts
-    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise argparse.ArgumentTypeError(f'bad size {text!r}: use H or HxW (positive)')
-    return int(parts[0]), int(parts[1])
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_args(argv=None):
