@@ -83,8 +83,8 @@ def main(argv=None) -> int:
             top1[peer] = f'{acc} ({source})'
         baseline = next(iter(paths))
         print(f'onnxruntime, {args.threads} intra-op thread(s), batch {args.batch}, '
-              f'{args.rounds} interleaved rounds, {args.clock} clock; ratio = median of per-round ratios '
-              f'to {baseline}')
+              f'{args.rounds} interleaved rounds, {args.clock} clock; ratio = median of '
+              f'per-round ratios to {baseline}')
         for h, w in args.sizes:
             times = time_interleaved(paths, size=(h, w), batch=args.batch,
                                      rounds=args.rounds, warmup=args.warmup,
