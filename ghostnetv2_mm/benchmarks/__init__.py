@@ -4,6 +4,8 @@
 ``timm_reference``  timm's GhostNet family: names, layer taps, trunk and feature wrappers
 ``speed``           backends, peers, compute bound (tools/analysis/benchmark.py)
 ``speed_report``    its table, CSV and plot
+``onnx_profile``    onnxruntime's op-type breakdown, timm peers exported alike
+                    (tools/analysis/onnx_profile.py)
 ``transfer``        the transfer protocol: data, linear probe, fine-tuning, reports
                     (tools/transfer_benchmark.py)
 ``int8``            INT8 against float32 with onnxruntime (tools/analysis/int8_study.py)

@@ -15,6 +15,12 @@ import torch
 
 Sync = Optional[Callable[[], None]]
 
+#: What a round is measured with: wall time, or (``'thread'``) the CPU time of the
+#: calling thread, which leaves out the time spent waiting for a core on a shared
+#: machine (meaningful only when the timed work runs on the calling thread, e.g.
+#: onnxruntime with one intra-op thread).
+CLOCKS = {'wall': time.perf_counter, 'thread': time.thread_time}
+
 
 def device_sync(device) -> Sync:
     """What waits for ``device``'s queued work (None on the CPU, which runs in order)."""
@@ -24,22 +30,25 @@ def device_sync(device) -> Sync:
     return None
 
 
-def time_block(fn: Callable[[], object], calls: int = 1, sync: Sync = None) -> float:
+def time_block(fn: Callable[[], object], calls: int = 1, sync: Sync = None,
+               clock: str = 'wall') -> float:
     """Seconds taken by ``calls`` back-to-back calls of ``fn()``, synchronised before
-    and after the block when ``sync`` is given."""
+    and after the block when ``sync`` is given, on ``clock`` (see :data:`CLOCKS`)."""
+    now = CLOCKS[clock]
     if sync is not None:
         sync()
-    start = time.perf_counter()
+    start = now()
     for _ in range(calls):
         fn()
     if sync is not None:
         sync()
-    return time.perf_counter() - start
+    return now() - start
 
 
 def interleaved(runs: Mapping[str, Callable[[], object]], rounds: int, warmup: int = 0,
                 calls: int = 1, sync: Sync = None,
-                on_round: Optional[Callable[[int], None]] = None) -> Dict[str, List[float]]:
+                on_round: Optional[Callable[[int], None]] = None, clock: str = 'wall',
+                rotate: bool = False) -> Dict[str, List[float]]:
     """Time every callable of ``runs`` in interleaved rounds.
 
     Args:
@@ -49,20 +58,26 @@ def interleaved(runs: Mapping[str, Callable[[], object]], rounds: int, warmup: i
         calls (int): back-to-back calls timed together in a round.
         sync (Callable, optional): waits for the device (see :func:`device_sync`).
         on_round (Callable, optional): called with the number of rounds done.
+        clock (str): ``'wall'`` or ``'thread'`` (see :data:`CLOCKS`).
+        rotate (bool): start each round with the next callable (no model always
+            runs first, right after another's cache-evicting run).
 
     Returns:
         dict: name -> the seconds of each round, in round order.
     """
-    if rounds < 1 or warmup < 0 or calls < 1:
+    if rounds < 1 or warmup < 0 or calls < 1 or clock not in CLOCKS:
         raise ValueError(f'interleaved: rounds={rounds} must be >= 1, warmup={warmup} '
-                         f'>= 0 and calls={calls} >= 1')
+                         f'>= 0, calls={calls} >= 1 and clock={clock!r} one of '
+                         f'{sorted(CLOCKS)}')
     for fn in runs.values():
         for _ in range(warmup):
             fn()
     times: Dict[str, List[float]] = {name: [] for name in runs}
+    names = list(runs)
     for r in range(rounds):
-        for name, fn in runs.items():
-            times[name].append(time_block(fn, calls, sync))
+        first = r % len(names) if rotate else 0
+        for name in names[first:] + names[:first]:
+            times[name].append(time_block(runs[name], calls, sync, clock))
         if on_round is not None:
             on_round(r + 1)
     return times

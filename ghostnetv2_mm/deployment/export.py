@@ -83,11 +83,12 @@ def _wrapper_of(model: nn.Module) -> nn.Module:
 
 def export_onnx(wrapper: nn.Module, path: str, size: Tuple[int, int] = (224, 224),
                 batch: int = 1, opset: int = DEFAULT_OPSET,
-                metadata: Optional[Dict[str, str]] = None) -> None:
+                metadata: Optional[Dict[str, str]] = None, dynamic: bool = True) -> None:
     """Trace ``wrapper`` on a random (batch, 3, *size) input and write ``path`` with
-    dynamic batch, height and width. The output names are ``wrapper.output_names``;
-    ``metadata`` (see :func:`export_metadata`) goes into the file's metadata_props.
-    ``path`` is written atomically: it is the old file or the complete new one."""
+    dynamic batch, height and width, or (``dynamic=False``) for that one input shape
+    only. The output names are ``wrapper.output_names``; ``metadata`` (see
+    :func:`export_metadata`) goes into the file's metadata_props. ``path`` is written
+    atomically: it is the old file or the complete new one."""
     # (the exporter restores the wrapper's own mode afterwards, recursively: a wrapper
     # left in training mode would switch the model's dropout and BN back on)
     wrapper.eval()
@@ -95,6 +96,8 @@ def export_onnx(wrapper: nn.Module, path: str, size: Tuple[int, int] = (224, 224
     dynamic_axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}}
     for name in names:
         dynamic_axes[name] = {0: 'batch'}
+    if not dynamic:
+        dynamic_axes = None
     example = torch.randn(batch, 3, *size, generator=torch.Generator().manual_seed(0))
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():

@@ -22,6 +22,7 @@ Module names are this project's (OpenMMLab style, ``ConvModule`` with ``conv``/`
 ``ghostnetv2_mm.checkpoint`` maps the reference implementations' names onto them.
 """
 import math
+import warnings
 from typing import Optional, Tuple
 
 import torch
@@ -38,13 +39,63 @@ from .utils import make_divisible
 
 
 def _is_exporting() -> bool:
-    """True under torch.onnx / torch.export tracing, where the F.interpolate form (which
-    exports to a Resize node and keeps H, W dynamic) is used instead of the view trick."""
+    """True under torch.onnx / torch.export tracing, where the deploy blocks take their
+    export forms: one ``Resize`` sized by the ghost output instead of the view trick,
+    one ``AveragePool`` for the DFC pooling, the SE as 1x1 convs (see below)."""
     compiler = getattr(torch, 'compiler', None)
     if compiler is not None and hasattr(compiler, 'is_exporting') and compiler.is_exporting():
         return True
     onnx = getattr(torch, 'onnx', None)
     return bool(onnx is not None and onnx.is_in_onnx_export())
+
+
+def _eager_gate_pool(x: torch.Tensor) -> torch.Tensor:
+    kernel = (min(2, x.shape[-2]), min(2, x.shape[-1]))
+    return F.avg_pool2d(x, kernel_size=kernel, stride=kernel)
+
+
+class _OnnxGatePool(torch.autograd.Function):
+    """The DFC pooling as ONE ONNX ``AveragePool`` (kernel 2, stride 2, no padding).
+
+    ONNX sizes a pool's output as ``floor((side - 2) / 2 + 1)``: ``side // 2`` for
+    sides >= 2 (the odd last row/column is left out, as PyTorch's floor mode does)
+    and 1 for a 1-pixel side, whose window then averages the one pixel there is
+    (``count_include_pad=0``). That is the reference pooling with a kernel of
+    ``min(2, side)`` at every size, with no shape arithmetic in the graph (checked
+    against onnxruntime by tests/test_onnx_export.py at every side from 1 to 9).
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        # Under tracing the sizes are 0-d tensors; reading them here is harmless
+        # (the symbolic, not this forward, goes into the graph).
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', torch.jit.TracerWarning)
+            kernel = (min(2, int(x.shape[-2])), min(2, int(x.shape[-1])))
+        return F.avg_pool2d(x, kernel_size=kernel, stride=kernel)
+
+    @staticmethod
+    def symbolic(g, x):
+        return g.op('AveragePool', x, kernel_shape_i=[2, 2], strides_i=[2, 2])
+
+
+class _OnnxResizeLike(torch.autograd.Function):
+    """``F.interpolate(gate, size=like.shape[-2:], mode='nearest')`` as ONE ONNX
+    ``Resize`` whose ``sizes`` input is ``Shape(like)``: ``like`` (the ghost output)
+    has the gate's batch and channels, so its whole shape is the target size and no
+    Gather / Slice / Concat of sizes is needed. Nearest, asymmetric, floor is
+    PyTorch's ``'nearest'`` (source pixel ``floor(i * in / out)``)."""
+
+    @staticmethod
+    def forward(ctx, gate, like):
+        return F.interpolate(gate, size=like.shape[-2:], mode='nearest')
+
+    @staticmethod
+    def symbolic(g, gate, like):
+        empty = g.op('Constant', value_t=torch.tensor([], dtype=torch.float32))
+        return g.op('Resize', gate, empty, empty, g.op('Shape', like),
+                    mode_s='nearest', coordinate_transformation_mode_s='asymmetric',
+                    nearest_mode_s='floor')
 
 
 def multiply_by_gate(out: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
@@ -58,7 +109,8 @@ def multiply_by_gate(out: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     use ``F.interpolate``. Without autograd the product is written into ``out`` in
     place. The gate is first rounded to ``out``'s dtype.
     """
-    gate = gate.to(out.dtype)
+    if gate.dtype != out.dtype:
+        gate = gate.to(out.dtype)
     n, c, height, width = out.shape
     gh, gw = gate.shape[-2:]
     # (Tracing/export first: comparing symbolic sizes would add shape guards.)
@@ -74,7 +126,10 @@ def multiply_by_gate(out: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
             return (view * gate).reshape(n, c, height, width)
         view.mul_(gate)
         return out
-    gate = F.interpolate(gate, size=(height, width), mode='nearest')
+    if _is_exporting():
+        gate = _OnnxResizeLike.apply(gate, out)
+    else:
+        gate = F.interpolate(gate, size=(height, width), mode='nearest')
     if torch.is_grad_enabled():
         return out * gate
     return out.mul_(gate)
@@ -187,6 +242,12 @@ def deploy_unit(module: nn.Module) -> DeployConv2d:
     return fuse_conv_module(reparameterize_unit(module))
 
 
+def _linear_as_conv(x: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
+    """``linear`` applied to the channels of a (N, C, 1, 1) map, as a 1x1 conv."""
+    weight = linear.weight.reshape(*linear.weight.shape, 1, 1)
+    return F.conv2d(x, weight, linear.bias)
+
+
 class SqueezeExcite(BaseModule):
     """Channel attention: global pool, bottleneck of 1x1 convs, hard-sigmoid gate.
 
@@ -225,9 +286,17 @@ class SqueezeExcite(BaseModule):
         return x * F.hardsigmoid(gate)
 
     def _forward_deploy(self, x: torch.Tensor) -> torch.Tensor:
-        n, c = x.shape[:2]
-        hidden = self.act(self.conv_reduce(x.mean((2, 3))))
-        gate = F.hardsigmoid(self.conv_expand(hidden), inplace=True).view(n, c, 1, 1)
+        if _is_exporting():
+            # The ONNX form: the Linear layers as 1x1 convs on the (N, C, 1, 1) mean,
+            # so the graph needs no Flatten / Gemm / Reshape (which onnxruntime runs
+            # outside its blocked layout) and reads no sizes.
+            pooled = x.mean((2, 3), keepdim=True)
+            hidden = self.act(_linear_as_conv(pooled, self.conv_reduce))
+            gate = F.hardsigmoid(_linear_as_conv(hidden, self.conv_expand))
+        else:
+            n, c = x.shape[:2]
+            hidden = self.act(self.conv_reduce(x.mean((2, 3))))
+            gate = F.hardsigmoid(self.conv_expand(hidden), inplace=True).view(n, c, 1, 1)
         if torch.is_grad_enabled():
             return x * gate
         return x.mul_(gate)  # ``x`` is the block's own intermediate: safe without autograd
@@ -290,16 +359,19 @@ class DFCAttention(BaseModule):
     def downsample(x: torch.Tensor) -> torch.Tensor:
         """2x2/stride-2 average pool (floor mode); a 1-pixel side stays 1 pixel.
 
-        Eagerly the kernel is ``min(2, side)`` per side. A traced graph (ONNX) would
-        freeze that kernel at the traced size, so under tracing each side is instead
-        cropped to its largest even length (at least 1) and a 1-pixel side is
-        replicated to 2 before a fixed 2x2 pool: the same values at every size
-        (averaging a pixel with its copy gives the pixel, up to float rounding).
+        Eagerly the kernel is ``min(2, side)`` per side. A traced graph would freeze
+        that kernel at the traced size. The ONNX export writes one ``AveragePool``
+        whose ONNX semantics are this pooling at every size (:class:`_OnnxGatePool`).
+        Other tracers (``torch.jit.trace``) crop each side to its largest even
+        length (at least 1) and replicate a 1-pixel side to 2 before a fixed 2x2
+        pool: the same values at every size (averaging a pixel with its copy gives
+        the pixel, up to float rounding).
         """
+        if _is_exporting():
+            return _OnnxGatePool.apply(x)
         if not torch.jit.is_tracing():
-            kernel = (min(2, x.shape[-2]), min(2, x.shape[-1]))
-            return F.avg_pool2d(x, kernel_size=kernel, stride=kernel)
-        # Under tracing a size is a 0-d tensor: the arithmetic stays in the graph.
+            return _eager_gate_pool(x)
+        # Under other tracing a size is a 0-d tensor: the arithmetic stays in the graph.
         height = torch.clamp(x.shape[-2] - x.shape[-2] % 2, min=1)
         width = torch.clamp(x.shape[-1] - x.shape[-1] % 2, min=1)
         x = F.pad(x[..., :height, :width], [0, width % 2, 0, height % 2],
@@ -314,7 +386,8 @@ class DFCAttention(BaseModule):
         :func:`multiply_by_gate` takes in deploy mode).
         """
         attn = self.vertical(self.horizontal(self.reduce(self.downsample(x))))
-        gate = torch.sigmoid(attn.float())
+        # (no cast when already float32: a traced graph would keep a no-op Cast node)
+        gate = torch.sigmoid(attn if attn.dtype == torch.float32 else attn.float())
         if size is None:
             return gate
         return F.interpolate(gate, size=tuple(size), mode='nearest')

@@ -16,7 +16,9 @@ decide what to fold and run the deploy-mode forward.
   (RepVGG / MobileOne style, :func:`fold_parallel_branches`); the deployed V3 is
   then the same graph as a deployed V2;
 * the squeeze-excite 1x1 convs, which act on a 1x1 map, become ``nn.Linear`` on the
-  pooled vector (a GEMV instead of a convolution call);
+  pooled vector (a GEMV instead of a convolution call); the ONNX export writes them
+  back as 1x1 convs on the (N, C, 1, 1) mean (``blocks.SqueezeExcite``), which
+  onnxruntime keeps in its blocked layout, where a Gemm needs Flatten / Reshape;
 * the DFC attention keeps its order pool -> 1x1 conv: the 2x2 average pool and the
   1x1 conv commute exactly (both are linear and the pool's weights sum to 1), and
   pooling first is 4x cheaper. Its horizontal (1, k) and vertical (k, 1) depthwise

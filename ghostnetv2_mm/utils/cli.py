@@ -250,3 +250,13 @@ def check_output(path: str, option: str, inputs: Iterable[Tuple[str, Optional[st
                    'input); choose another name')
     if suffixes and not path.lower().endswith(tuple(suffixes)):
         refuse(f'the file name must end with {" or ".join(suffixes)}')
+
+
+def image_size(text: str) -> Tuple[int, int]:
+    """argparse type: ``H`` or ``HxW`` (positive ints) -> (H, W)."""
+    parts = str(text).lower().split('x')
+    parts = parts * 2 if len(parts) == 1 else parts
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f'{text!r} is not a size: give H or HxW '
+                                         '(positive integers, e.g. 224 or 256x416)')
+    return int(parts[0]), int(parts[1])

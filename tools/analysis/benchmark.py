@@ -53,20 +53,8 @@ from typing import Tuple
 from ghostnetv2_mm.benchmarks.speed import PEERS, run_speed_benchmark
 from ghostnetv2_mm.benchmarks.speed_report import plot_latency_vs_top1, write_table
 from ghostnetv2_mm.models import ARCH_WIDTHS
-from ghostnetv2_mm.utils.cli import ToolParser, non_negative_int, positive_int, tool_main
-
-
-def parse_size(text: str) -> Tuple[int, int]:
-    parts = text.lower().replace(',', 'x').split('x')
-    if len(parts) == 1:
-        parts = parts * 2
-    try:
-        h, w = (int(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'bad size {text!r}: use H or HxW') from None
-    if len(parts) != 2 or h < 1 or w < 1:
-        raise argparse.ArgumentTypeError(f'bad size {text!r}: use H or HxW')
-    return h, w
+from ghostnetv2_mm.utils.cli import (ToolParser, image_size, non_negative_int, positive_int,
+                                     tool_main)
 
 
 def parse_config_spec(text: str) -> Tuple[str, Tuple[int, int]]:
@@ -76,7 +64,7 @@ def parse_config_spec(text: str) -> Tuple[str, Tuple[int, int]]:
     path, size = text.rsplit('@', 1)
     if not os.path.isfile(path):
         raise argparse.ArgumentTypeError(f'--configs {text!r}: {path} not found')
-    return path, parse_size(size)
+    return path, image_size(size)
 
 
 def parse_args(argv=None):
@@ -92,7 +80,7 @@ def parse_args(argv=None):
     parser.add_argument('--baseline', default='timm-ghostnetv2',
                         help='the backbone every ratio is relative to (default: timm '
                         'ghostnetv2; for --configs the timm-trunk model, else eager)')
-    parser.add_argument('--sizes', type=parse_size, nargs='*',
+    parser.add_argument('--sizes', type=image_size, nargs='*',
                         default=[(224, 224), (640, 640), (800, 1333)],
                         help='backbone input sizes, H or HxW (default: 224 640 800x1333)')
     parser.add_argument('--batch', type=positive_int, default=1, help='latency batch size')

@@ -11,8 +11,9 @@ ONNX, then check the file with onnxruntime against PyTorch at two input sizes.
     python tools/deployment/export_onnx.py --classifier --checkpoint ck_ghostnetv2_10.pth.tar \\
         --out work_dirs/ghostnetv2_cls.onnx
 
-The graph is the deploy (BatchNorm-folded) model with dynamic batch, height and width;
-input ``input`` is the normalised, padded batch. Detectors output ``dets`` (N, K, 5)
+The graph is the deploy (BatchNorm-folded) model with dynamic batch, height and width
+(``--static-shape H W``: for that one input size only); input ``input`` is the
+normalised, padded batch. Detectors output ``dets`` (N, K, 5)
 and ``labels`` (N, K) with the config's test-time NMS inside the graph (Mask R-CNN
 adds ``masks`` (N, K, 28, 28), each box's mask-head map of its class); segmentors
 ``output`` (N, 1, H, W) class indices; see ``ghostnetv2_mm/deployment/wrappers.py``.
@@ -35,17 +36,9 @@ import sys
 
 from ghostnetv2_mm.deployment.export import DEFAULT_OPSET, OPSETS
 from ghostnetv2_mm.utils.cli import (ToolParser, check_output, existing_file, file_or_url,
-                                     int_in, positive_int, tool_main)
+                                     image_size, int_in, positive_int, tool_main)
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
-
-
-def parse_size(text: str):
-    parts = text.lower().split('x')
-    parts = parts * 2 if len(parts) == 1 else parts
-    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise argparse.ArgumentTypeError(f'bad size {text!r}: use H or HxW (positive)')
-    return int(parts[0]), int(parts[1])
 
 
 def parse_args(argv=None):
@@ -68,20 +61,33 @@ def parse_args(argv=None):
     parser.add_argument('--keep-failed', action='store_true',
                         help='when the check fails, keep the file as NAME.failed.onnx '
                         '(an existing --out is never replaced by a failed file)')
-    parser.add_argument('--export-size', type=parse_size, default=(320, 320),
+    parser.add_argument('--export-size', type=image_size, default=(320, 320),
                         help='example input used for tracing, H or HxW (default 320)')
-    parser.add_argument('--check-sizes', type=parse_size, nargs='+',
-                        default=[(320, 320), (256, 416)],
+    parser.add_argument('--check-sizes', type=image_size, nargs='+', default=None,
                         help='input sizes checked with onnxruntime (default: 320 256x416)')
     parser.add_argument('--check-images', nargs='+', metavar='PATH',
                         help='check on these images (files or folders; with --config), '
                         'prepared by the config\'s test pipeline, instead of random '
                         'inputs of --check-sizes: a trained detector finds nothing in noise')
     parser.add_argument('--check-batch', type=positive_int, default=1)
+    parser.add_argument('--static-shape', type=positive_int, nargs=2, metavar=('H', 'W'),
+                        help='export for this one input size (and batch --check-batch) '
+                        'instead of dynamic batch/height/width; checked at that size')
     parser.add_argument('--opset', type=int_in(*OPSETS), default=None,
                         help=f'ONNX opset, {OPSETS[0]} to {OPSETS[1]} (default: '
                         f'{DEFAULT_OPSET})')
     args = parser.parse_args(argv)
+    if args.static_shape:
+        if args.check_images:
+            parser.error('--static-shape cannot be checked on --check-images (their '
+                         'prepared sizes vary); check it at its own size')
+        shape = tuple(args.static_shape)
+        if args.check_sizes and any(tuple(s) != shape for s in args.check_sizes):
+            parser.error(f'--check-sizes {args.check_sizes}: a --static-shape '
+                         f'{shape} file runs at {shape} only')
+        args.export_size, args.check_sizes = shape, [shape]
+    elif args.check_sizes is None:
+        args.check_sizes = [(320, 320), (256, 416)]
     if args.check_images:
         if not args.config:
             parser.error('--check-images needs --config (its test pipeline prepares them)')
@@ -162,10 +168,14 @@ def main(argv=None) -> int:
     what = os.path.basename(args.config) if args.config else f'GhostNetV2 {args.arch} ' + (
         'classifier' if args.classifier else 'backbone')
     metadata = export_metadata(cfg, what, task_of(wrapper))
+    static = args.static_shape is not None
+    shape = (f'static input {args.check_batch}x3x{args.export_size[0]}x'
+             f'{args.export_size[1]}' if static else 'dynamic batch/height/width')
     with atomic_output(args.out, keep_failed=args.keep_failed) as out:
-        export_onnx(wrapper, out.path, args.export_size, opset=opset, metadata=metadata)
+        export_onnx(wrapper, out.path, args.export_size, opset=opset, metadata=metadata,
+                    batch=args.check_batch if static else 1, dynamic=not static)
         print(f'exported {what} (deploy mode, BatchNorm folded): opset {opset}, '
-              f'dynamic batch/height/width, outputs {", ".join(wrapper.output_names)}, '
+              f'{shape}, outputs {", ".join(wrapper.output_names)}, '
               f'{os.path.getsize(out.path) / 2 ** 20:.1f} MB')
         if inputs is not None:
             print(f'onnxruntime vs PyTorch ({len(inputs)} images, as the test pipeline '

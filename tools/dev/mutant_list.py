@@ -30,13 +30,18 @@ T_STRICT = 'tests/test_strict_loading.py::'
 MASK_RCNN_ONNX = ['tests/test_onnx_export.py::test_mask_rcnn_onnx_matches_predict']
 SAFETY = 'tests/test_tool_safety.py::'
 ATTACKS = 'tests/test_safe_loading_attacks.py::'
+T_GRAPH = 'tests/test_export_graph.py::'
+ONNX_GRAPH = [T_GRAPH + 'test_exported_backbone_has_no_shape_arithmetic_gemm_or_casts']
+ONNX_EQUALS_EVAL = [T_GRAPH + 'test_onnx_export_equals_the_eval_mode_network[GhostNetV2]']
+ONNX_POOL = ['tests/test_onnx_export.py::test_dfc_pooling_traced_at_one_size_holds_at_'
+             'every_size[traced-8x8]']
 
 
 MUTANTS = [
     # -------------------------------------------------------------- DFC attention
     dict(name='dfc-max-pool', file=BLOCKS,
-         old='            return F.avg_pool2d(x, kernel_size=kernel, stride=kernel)',
-         new='            return F.max_pool2d(x, kernel_size=kernel, stride=kernel)',
+         old='    return F.avg_pool2d(x, kernel_size=kernel, stride=kernel)\n\n\nclass',
+         new='    return F.max_pool2d(x, kernel_size=kernel, stride=kernel)\n\n\nclass',
          why='the DFC branch max-pools instead of average-pooling',
          tests=PARITY),
     dict(name='dfc-pool-sides-swapped', file=BLOCKS,
@@ -57,8 +62,8 @@ MUTANTS = [
              'to fit, so nothing crashes)',
          tests=PARITY),
     dict(name='dfc-hard-sigmoid-gate', file=BLOCKS,
-         old='gate = torch.sigmoid(attn.float())',
-         new='gate = F.hardsigmoid(attn.float())',
+         old='gate = torch.sigmoid(attn if attn.dtype == torch.float32 else attn.float())',
+         new='gate = F.hardsigmoid(attn if attn.dtype == torch.float32 else attn.float())',
          why='the DFC gate is a hard sigmoid instead of a sigmoid',
          tests=PARITY),
     dict(name='dfc-bilinear-resize', file=BLOCKS,
@@ -221,6 +226,42 @@ MUTANTS = [
          new='            return out',
          why='a folded conv forgets its ReLU',
          tests=DEPLOY_EQUALS_EVAL),
+    # ------------------------------------------------------- the export graph's forms
+    dict(name='onnx-gate-pool-ceil', file=BLOCKS,
+         old="return g.op('AveragePool', x, kernel_shape_i=[2, 2], strides_i=[2, 2])",
+         new="return g.op('AveragePool', x, kernel_shape_i=[2, 2], strides_i=[2, 2], "
+             "ceil_mode_i=1)",
+         why='the exported DFC pooling keeps a half window at odd sides',
+         tests=ONNX_POOL),
+    dict(name='onnx-gate-resize-half-pixel', file=BLOCKS,
+         old="mode_s='nearest', coordinate_transformation_mode_s='asymmetric',",
+         new="mode_s='nearest', coordinate_transformation_mode_s='half_pixel',",
+         why="the exported gate resize samples other pixels than PyTorch's nearest",
+         tests=ONNX_EQUALS_EVAL),
+    dict(name='onnx-se-relu-dropped', file=BLOCKS,
+         old='hidden = self.act(_linear_as_conv(pooled, self.conv_reduce))',
+         new='hidden = _linear_as_conv(pooled, self.conv_reduce)',
+         why="the exported SE forgets its hidden ReLU",
+         tests=ONNX_EQUALS_EVAL),
+    dict(name='onnx-se-as-gemm', file=BLOCKS,
+         old='''        if _is_exporting():
+            # The ONNX form: the Linear layers''',
+         new='''        if False:
+            # The ONNX form: the Linear layers''',
+         why='the exported SE runs as Flatten + Gemm again',
+         tests=ONNX_GRAPH),
+    dict(name='onnx-resize-shape-arithmetic', file=BLOCKS,
+         old='        gate = _OnnxResizeLike.apply(gate, out)',
+         new="        gate = F.interpolate(gate, size=(height, width), mode='nearest')",
+         why='the exported gate resize computes its size with Gather / Unsqueeze / Concat',
+         tests=ONNX_GRAPH),
+    dict(name='onnx-pool-crop-and-pad', file=BLOCKS,
+         old='''        if _is_exporting():
+            return _OnnxGatePool.apply(x)''',
+         new='''        if False:
+            return _OnnxGatePool.apply(x)''',
+         why='the exported DFC pooling crops and pads the full-size map again',
+         tests=ONNX_GRAPH),
     # ------------------------------------------------------------ whole-model ONNX
     dict(name='onnx-roi-level-coarser', file=WRAPPERS,
          old='level = torch.floor(torch.log2(scale / extractor.finest_scale + 1e-6))',

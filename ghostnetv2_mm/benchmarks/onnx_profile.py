@@ -1,0 +1,240 @@
+"""Where an ONNX graph spends its time on onnxruntime, and peers to compare it with.
+
+* :func:`op_breakdown` runs a file with onnxruntime's own profiler
+  (``SessionOptions.enable_profiling``) and sums the kernel time of every node by op
+  type: convolutions against everything else (layout reorders, concatenations,
+  shape arithmetic, ...), with node counts. The times are those of the graph
+  onnxruntime actually runs, i.e. after its own optimisations (BatchNorm and
+  activation fusion, the blocked "NCHWc" layout and the ``ReorderInput`` /
+  ``ReorderOutput`` nodes that convert to and from it).
+* :func:`export_timm_peer` writes a timm model's ``forward_features`` as ONNX the
+  plain way (TorchScript exporter, opset 17, dynamic N, H, W), for side-by-side
+  timing with this project's export.
+* :func:`time_interleaved` times several files in interleaved rounds (one run of
+  each per round, the order rotating), so that load on a shared machine hits all of
+  them alike; compare medians, or the median of per-round ratios.
+"""
+import functools
+import json
+import os
+import statistics
+import tempfile
+import warnings
+from collections import Counter
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .timing import interleaved
+
+#: Op types counted as convolution time (onnxruntime fuses Conv + activation into
+#: ``FusedConv``; its blocked-layout convolution is ``Conv`` in the NCHWc domain).
+CONV_OPS = frozenset({'Conv', 'FusedConv', 'NchwcConv'})
+#: onnxruntime's conversions between NCHW and its blocked layout.
+LAYOUT_OPS = frozenset({'ReorderInput', 'ReorderOutput'})
+
+#: The peers: benchmark name -> (timm model, published ImageNet-1k top-1 %, source).
+TIMM_PEERS = {
+    'timm-ghostnetv2': ('ghostnetv2_100', 75.3, 'GhostNetV2 paper'),
+    'mobilenetv3-large': ('mobilenetv3_large_100', 75.8, "timm's weights (paper: 75.2)"),
+    'timm-ghostnet': ('ghostnet_100', 73.9, 'GhostNet paper'),
+    'mobilenetv2': ('mobilenetv2_100', 72.9, "timm's weights"),
+    'efficientnet-b0': ('efficientnet_b0', 77.7, "timm's weights"),
+}
+
+
+def session(path: str, threads: int = 1, profile_prefix: Optional[str] = None,
+            optimized_path: Optional[str] = None):
+    """An onnxruntime CPU session with all graph optimisations (the default level),
+    ``threads`` intra-op threads and one inter-op thread.
+
+    Args:
+        path (str): The ONNX file.
+        threads (int): Intra-op threads. Default: 1.
+        profile_prefix (str, optional): Turn the profiler on, writing there.
+        optimized_path (str, optional): Also write the optimised graph there.
+    """
+    import onnxruntime as ort
+    if not isinstance(threads, int) or threads < 1:
+        raise ValueError(f'threads={threads!r}: allowed: an int >= 1')
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
+    if optimized_path is not None:
+        options.optimized_model_filepath = optimized_path
+    return ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+
+
+def random_input(size: Tuple[int, int], batch: int = 1, seed: int = 0) -> np.ndarray:
+    """A (batch, 3, H, W) float32 array of standard normal values."""
+    h, w = size
+    return np.random.default_rng(seed).standard_normal((batch, 3, h, w), dtype=np.float32)
+
+
+def _feed(sess, x: np.ndarray) -> Dict[str, np.ndarray]:
+    return {sess.get_inputs()[0].name: x}
+
+
+def op_breakdown(onnx_path: str, *, size: Tuple[int, int] = (224, 224), batch: int = 1,
+                 runs: int = 20, warmup: int = 5, threads: int = 1) -> Dict:
+    """Kernel time per op type of ``onnx_path`` on onnxruntime, per run.
+
+    Args:
+        onnx_path (str): The ONNX file (one image input).
+        size (tuple): Input (H, W). Default: (224, 224).
+        batch (int): Input batch. Default: 1.
+        runs (int): Profiled runs, after ``warmup`` runs that are not counted.
+        warmup (int): Runs before the measured ones. Default: 5.
+        threads (int): Intra-op threads. Default: 1.
+
+    Returns:
+        dict: ``total_ms`` (sum of all kernel times per run), ``conv_ms``,
+        ``other_ms``, ``other_fraction``, ``conv_nodes``, ``other_nodes`` and
+        ``ops``: op type -> ``{'ms': per run, 'nodes': distinct nodes}``, slowest
+        first.
+    """
+    if runs < 1 or warmup < 0:
+        raise ValueError(f'runs={runs!r}, warmup={warmup!r}: allowed: runs >= 1, warmup >= 0')
+    x = random_input(size, batch)
+    with tempfile.TemporaryDirectory() as tmp:
+        sess = session(onnx_path, threads, profile_prefix=os.path.join(tmp, 'profile'))
+        feed = _feed(sess, x)
+        for _ in range(warmup + runs):
+            sess.run(None, feed)
+        with open(sess.end_profiling()) as f:
+            events = json.load(f)
+    model_runs = sorted((e for e in events if e.get('cat') == 'Session'
+                         and e.get('name') == 'model_run'), key=lambda e: e['ts'])
+    if len(model_runs) < runs:
+        raise RuntimeError(f'the profile of {onnx_path} has {len(model_runs)} runs, '
+                           f'expected at least {runs}')
+    start = model_runs[-runs]['ts']
+    times: Dict[str, float] = Counter()
+    nodes: Dict[str, set] = {}
+    for e in events:
+        if e.get('cat') != 'Node' or not e.get('name', '').endswith('_kernel_time') \
+                or e['ts'] < start:
+            continue
+        op = e.get('args', {}).get('op_name', '?')
+        times[op] += e['dur']
+        nodes.setdefault(op, set()).add(e['name'])
+    ops = {op: dict(ms=times[op] / runs / 1e3, nodes=len(nodes[op]))
+           for op in sorted(times, key=times.get, reverse=True)}
+    total = sum(v['ms'] for v in ops.values())
+    conv = sum(v['ms'] for op, v in ops.items() if op in CONV_OPS)
+    return dict(total_ms=total, conv_ms=conv, other_ms=total - conv,
+                other_fraction=(total - conv) / total if total else 0.0,
+                conv_nodes=sum(v['nodes'] for op, v in ops.items() if op in CONV_OPS),
+                other_nodes=sum(v['nodes'] for op, v in ops.items() if op not in CONV_OPS),
+                ops=ops)
+
+
+def format_breakdown(name: str, breakdown: Dict, top: int = 8) -> str:
+    """One line: total, Conv, and the ``top`` slowest other op types."""
+    b = breakdown
+    others = [f"{op} {v['ms']:.2f} ({v['nodes']})" for op, v in b['ops'].items()
+              if op not in CONV_OPS][:top]
+    return (f"{name}: total {b['total_ms']:.2f} ms | Conv {b['conv_ms']:.2f} ms "
+            f"({b['conv_nodes']} nodes) | other {b['other_ms']:.2f} ms "
+            f"({100 * b['other_fraction']:.0f}%, {b['other_nodes']} nodes): "
+            + ', '.join(others))
+
+
+def node_counts(onnx_path: str) -> Counter:
+    """Op type -> number of nodes in the file's graph (as written, before
+    onnxruntime's optimisations)."""
+    import onnx
+    model = onnx.load(onnx_path, load_external_data=False)
+    return Counter(node.op_type for node in model.graph.node)
+
+
+def export_timm_peer(name: str, path: str, *, dynamic: bool = True, opset: int = 17,
+                     size: Tuple[int, int] = (224, 224)) -> str:
+    """Write timm's ``name`` (random weights, eval mode) up to ``forward_features``
+    as ONNX, the plain way: ``torch.onnx.export(dynamo=False)``, constant folding
+    (onnxruntime folds the BatchNorms itself), input ``input``.
+
+    Args:
+        name (str): A timm model name, e.g. ``'mobilenetv3_large_100'``.
+        path (str): The .onnx file to write.
+        dynamic (bool): Dynamic batch, height and width. Default: True.
+        opset (int): ONNX opset. Default: 17.
+        size (tuple): The (H, W) traced. Default: (224, 224).
+
+    Returns:
+        str: ``path``.
+    """
+    import timm
+    import torch
+
+    class Features(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            return self.model.forward_features(x)
+
+    if not timm.is_model(name):
+        raise ValueError(f'name={name!r}: not a timm model')
+    model = Features(timm.create_model(name, pretrained=False)).eval()
+    axes = {0: 'batch', 2: 'height', 3: 'width'}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with torch.no_grad(), warnings.catch_warnings():
+        # the TorchScript exporter on purpose: the one the issue's peers were timed with
+        warnings.filterwarnings('ignore', message='You are using the legacy TorchScript')
+        warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
+        torch.onnx.export(model, (torch.randn(1, 3, *size),), path, dynamo=False,
+                          opset_version=opset, input_names=['input'],
+                          output_names=['features'], do_constant_folding=True,
+                          dynamic_axes={'input': axes, 'features': axes} if dynamic else None)
+    return path
+
+
+
+
+def time_interleaved(paths: Dict[str, str], *, size: Tuple[int, int] = (224, 224),
+                     batch: int = 1, rounds: int = 40, warmup: int = 5,
+                     threads: int = 1, clock: str = 'wall') -> Dict[str, List[float]]:
+    """Milliseconds per run of each file, measured in interleaved rounds.
+
+    Every round runs each model once, in an order that rotates from round to round.
+    ``clock='thread'`` counts the CPU time of the calling thread instead of wall
+    time: with one intra-op thread onnxruntime runs the whole graph on the caller's
+    thread, so on a shared machine the time spent waiting for a core (other
+    processes' slices) is left out.
+
+    Args:
+        paths (dict): Label -> ONNX file.
+        size (tuple): Input (H, W). Default: (224, 224).
+        batch (int): Input batch. Default: 1.
+        rounds (int): Measured rounds. Default: 40.
+        warmup (int): Unmeasured runs of each model first. Default: 5.
+        threads (int): Intra-op threads of every session. Default: 1.
+        clock (str): ``'wall'`` or ``'thread'`` (CPU time of this thread; only
+            meaningful with ``threads=1``). Default: ``'wall'``.
+
+    Returns:
+        dict: Label -> list of ``rounds`` times (ms), in round order.
+    """
+    if clock == 'thread' and threads != 1:
+        raise ValueError(f"clock='thread' with threads={threads!r}: allowed only with "
+                         'threads=1 (other threads would not be counted)')
+    x = random_input(size, batch)
+    sessions = {name: session(p, threads) for name, p in paths.items()}
+    runs = {name: functools.partial(s.run, None, _feed(s, x)) for name, s in sessions.items()}
+    # the project's one timing loop, each round started by the next model
+    seconds = interleaved(runs, rounds, warmup, clock=clock, rotate=True)
+    return {name: [t * 1e3 for t in values] for name, values in seconds.items()}
+
+
+def ratio_to(times: Dict[str, List[float]], baseline: str) -> Dict[str, float]:
+    """Median over rounds of each model's time divided by ``baseline``'s in the same
+    round."""
+    if baseline not in times:
+        raise KeyError(f'baseline={baseline!r}: allowed: one of {sorted(times)}')
+    base = times[baseline]
+    return {n: statistics.median(a / b for a, b in zip(t, base)) for n, t in times.items()}

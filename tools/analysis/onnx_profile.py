@@ -1,0 +1,106 @@
+#!/usr/bin/env python
+"""ONNX files side by side on onnxruntime: interleaved timing and the op breakdown.
+
+    # this project's backbone export against timm's peers, 1 thread, batch 1
+    python tools/deployment/export_onnx.py --out-indices 10 --out work_dirs/bb.onnx \\
+        --check-sizes 224
+    python tools/analysis/onnx_profile.py --onnx ours=work_dirs/bb.onnx \\
+        --peers timm-ghostnetv2 mobilenetv3-large timm-ghostnet mobilenetv2 \\
+        efficientnet-b0 --sizes 224 640 --rounds 40
+
+Each ``--onnx LABEL=PATH`` file and each peer (timm's ``forward_features``, random
+weights, exported with dynamic N, H, W into ``--workdir``) is timed in interleaved
+rounds (one run of each per round, rotating order) at every size; the table gives
+medians and the median of per-round ratios to the first model. Then onnxruntime's
+profiler gives each model's kernel time by op type at ``--profile-size``: Conv
+against everything else, with node counts.
+"""
+import argparse
+import os
+import statistics
+import tempfile
+
+from ghostnetv2_mm.benchmarks.onnx_profile import (TIMM_PEERS, export_timm_peer,
+                                                   format_breakdown, op_breakdown, ratio_to,
+                                                   time_interleaved)
+from ghostnetv2_mm.utils.cli import (ToolParser, image_size, non_negative_int, positive_int,
+                                     tool_main)
+
+
+def labelled_path(text: str):
+    label, sep, path = text.partition('=')
+    if not sep or not label or not path:
+        raise argparse.ArgumentTypeError(f'{text!r}: expected LABEL=PATH')
+    if not os.path.isfile(path):
+        raise argparse.ArgumentTypeError(f'{text!r}: no such file {path!r}')
+    return label, path
+
+
+def parse_args(argv=None):
+    parser = ToolParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--onnx', type=labelled_path, nargs='*', default=[],
+                        metavar='LABEL=PATH', help='ONNX files to compare (first: baseline)')
+    parser.add_argument('--peers', nargs='*', default=[], choices=sorted(TIMM_PEERS),
+                        help='timm peers, exported with dynamic N, H, W')
+    parser.add_argument('--sizes', type=image_size, nargs='+', default=[(224, 224)])
+    parser.add_argument('--rounds', type=positive_int, default=40)
+    parser.add_argument('--warmup', type=non_negative_int, default=5)
+    parser.add_argument('--threads', type=positive_int, default=1)
+    parser.add_argument('--clock', choices=('wall', 'thread'), default='wall',
+                        help="'thread': CPU time of the calling thread (1 thread only), "
+                        'which leaves out waiting for a core on a shared machine')
+    parser.add_argument('--batch', type=positive_int, default=1)
+    parser.add_argument('--profile-size', type=image_size, default=(224, 224))
+    parser.add_argument('--profile-runs', type=positive_int, default=20,
+                        help='profiled runs per model (0: no breakdown)')
+    parser.add_argument('--workdir', help='where the peers are written (default: a '
+                        'temporary folder)')
+    args = parser.parse_args(argv)
+    if not args.onnx and not args.peers:
+        parser.error('nothing to compare: give --onnx LABEL=PATH and/or --peers')
+    for name in ('rounds', 'threads', 'batch'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name} must be >= 1, got {getattr(args, name)}')
+    if args.warmup < 0 or args.profile_runs < 0:
+        parser.error('--warmup and --profile-runs must be >= 0')
+    return args
+
+
+@tool_main
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.workdir or tmp
+        paths = dict(args.onnx)
+        top1 = {}
+        for peer in args.peers:
+            name, acc, source = TIMM_PEERS[peer]
+            paths[peer] = export_timm_peer(name, os.path.join(workdir, f'{peer}.onnx'))
+            top1[peer] = f'{acc} ({source})'
+        baseline = next(iter(paths))
+        print(f'onnxruntime, {args.threads} intra-op thread(s), batch {args.batch}, '
+              f'{args.rounds} interleaved rounds, {args.clock} clock; ratio = median of '
+              f'per-round ratios to {baseline}')
+        for h, w in args.sizes:
+            times = time_interleaved(paths, size=(h, w), batch=args.batch,
+                                     rounds=args.rounds, warmup=args.warmup,
+                                     threads=args.threads, clock=args.clock)
+            ratios = ratio_to(times, baseline)
+            print(f'\n| {h}x{w} | median ms | vs {baseline} | ImageNet top-1 |')
+            print('|---|---|---|---|')
+            for name, t in times.items():
+                print(f'| {name} | {statistics.median(t):.2f} | {ratios[name]:.2f} | '
+                      f'{top1.get(name, "")} |')
+        if args.profile_runs:
+            h, w = args.profile_size
+            print(f'\nkernel time per run by op type at {h}x{w} (onnxruntime profiler, '
+                  f'{args.profile_runs} runs; ms, nodes in parentheses):')
+            for name, path in paths.items():
+                breakdown = op_breakdown(path, size=(h, w), batch=args.batch,
+                                         runs=args.profile_runs, threads=args.threads)
+                print(format_breakdown(name, breakdown))
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
