@@ -87,3 +87,14 @@ def test_mismatched_neck_or_head_channels_are_caught_before_training(config, key
     message = check_feature_channels(cfg)
     for word in words:
         assert word in message, message
+
+
+def test_image_size_argument_reads_h_or_hxw_and_names_bad_text():
+    """The one size argument type of the tools (--sizes, --export-size, ...)."""
+    import argparse
+
+    from ghostnetv2_mm.utils.cli import image_size
+    assert image_size('224') == (224, 224) and image_size('256x416') == (256, 416)
+    for bad in ('0', '3x', 'x4', '2x3x4', '-1', 'a'):
+        with pytest.raises(argparse.ArgumentTypeError, match=repr(bad)):
+            image_size(bad)

@@ -338,16 +338,16 @@ def test_inference_without_autograd_equals_the_autograd_forward():
 
 
 @pytest.mark.parametrize('order', [('conv', 'norm', 'act'), ('norm', 'conv', 'act')])
-def test_project_conv_module_computes_what_mmcv_conv_module_computes(order):
-    """The blocks' ConvModule only shortens mmcv's forward; every order gives mmcv's
+def test_fast_conv_module_computes_what_mmcv_conv_module_computes(order):
+    """The blocks' FastConvModule only shortens mmcv's forward; every order gives mmcv's
     result with the same weights (the non-plain order through mmcv's own code)."""
     from mmcv.cnn import ConvModule as MMCVConvModule
 
-    from ghostnetv2_mm.models.conv_module import ConvModule
+    from ghostnetv2_mm.models.conv_module import FastConvModule
     kwargs = dict(in_channels=4, out_channels=8, kernel_size=3, padding=1, order=order,
                   norm_cfg=dict(type='BN'))
     torch.manual_seed(0)
-    ours, reference = ConvModule(**kwargs).eval(), MMCVConvModule(**kwargs).eval()
+    ours, reference = FastConvModule(**kwargs).eval(), MMCVConvModule(**kwargs).eval()
     ours.bn.running_mean.uniform_(-1, 1)
     ours.bn.running_var.uniform_(0.5, 2)
     reference.load_state_dict(ours.state_dict())

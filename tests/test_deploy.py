@@ -194,9 +194,9 @@ def test_deploy_keeps_the_mac_count():
 def test_folding_a_batch_norm_keeps_its_eps():
     """Where a channel's running variance is comparable to eps (1e-5), folding without
     eps would scale it by up to sqrt(2)."""
-    from ghostnetv2_mm.models.conv_module import ConvModule
+    from ghostnetv2_mm.models.conv_module import FastConvModule
     from ghostnetv2_mm.models.deploy import fuse_conv_module
-    module = ConvModule(4, 6, 3, padding=1, norm_cfg=dict(type='BN'), act_cfg=None).eval()
+    module = FastConvModule(4, 6, 3, padding=1, norm_cfg=dict(type='BN'), act_cfg=None).eval()
     module.bn.running_var.uniform_(1e-6, 1e-5)
     module.bn.running_mean.uniform_(-1, 1)
     x = torch.randn(2, 4, 7, 5)

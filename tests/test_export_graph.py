@@ -19,7 +19,7 @@ from ghostnetv2_mm.deployment import BackboneExport, export_onnx, run_onnx
 from ghostnetv2_mm.models import GhostNet, GhostNetV2, GhostNetV3
 from ghostnetv2_mm.models.blocks import DFCAttention, RepConvModule, SqueezeExcite
 
-from conftest import ROOT, randomise_bn
+from helpers import ROOT, randomise_bn
 
 TAPS = (3, 5, 7, 9, 10)
 # Even maps everywhere (64x96), odd ones (65x77, 7x9: the stride-32 maps of a 224

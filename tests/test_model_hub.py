@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, once
+from helpers import ROOT, once
 from ghostnetv2_mm.checkpoint import CheckpointError, adapt_state_dict
 from ghostnetv2_mm.model_hub import HUB_METAFILE, hub_models, register_model_hub
 from ghostnetv2_mm.utils.random_bn import randomise_bn

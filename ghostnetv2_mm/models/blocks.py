@@ -32,7 +32,7 @@ import torch.utils.checkpoint as cp
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmengine.model import BaseModule
 
-from .conv_module import ConvModule
+from .conv_module import FastConvModule
 from .deploy import (DeployConv2d, conv_module_to_linear, fold_parallel_branches,
                      fuse_conv_module)
 from .utils import make_divisible
@@ -173,10 +173,10 @@ class RepConvModule(BaseModule):
         conv_args = dict(stride=stride, groups=groups, bias=False, norm_cfg=norm_cfg,
                          act_cfg=None)
         self.branches = nn.ModuleList(
-            ConvModule(in_channels, out_channels, kernel_size,
+            FastConvModule(in_channels, out_channels, kernel_size,
                        padding=kernel_size // 2 * dilation, dilation=dilation, **conv_args)
             for _ in range(num_branches))
-        self.scale = ConvModule(in_channels, out_channels, 1, **conv_args) \
+        self.scale = FastConvModule(in_channels, out_channels, 1, **conv_args) \
             if with_scale and kernel_size > 1 else None
         self.skip = build_norm_layer(norm_cfg, in_channels)[1] if with_skip else None
         self.activate = build_activation_layer(act_cfg) if act_cfg is not None else None
@@ -189,12 +189,12 @@ class RepConvModule(BaseModule):
             out = out + self.skip(x)
         return self.activate(out) if self.activate is not None else out
 
-    def reparameterize(self) -> ConvModule:
+    def reparameterize(self) -> FastConvModule:
         """One ``ConvModule`` (conv with bias, no norm, same activation) computing what
         this module computes in eval mode."""
         conv = self.branches[0].conv
         weight, bias = fold_parallel_branches(self.branches, self.scale, self.skip)
-        folded = ConvModule(conv.in_channels, conv.out_channels, conv.kernel_size,
+        folded = FastConvModule(conv.in_channels, conv.out_channels, conv.kernel_size,
                             stride=conv.stride, padding=conv.padding,
                             dilation=conv.dilation, groups=conv.groups, bias=True,
                             norm_cfg=None, act_cfg=self.act_cfg).to(weight.device,
@@ -226,7 +226,7 @@ def conv_unit(in_channels: int, out_channels: int, kernel_size, *, stride=1,
                              dilation=dilation, groups=groups, num_branches=num_branches,
                              with_scale=with_scale, with_skip=with_skip,
                              norm_cfg=norm_cfg, act_cfg=act_cfg)
-    return ConvModule(in_channels, out_channels, kernel_size, stride=stride,
+    return FastConvModule(in_channels, out_channels, kernel_size, stride=stride,
                       padding=padding, dilation=dilation, groups=groups,
                       norm_cfg=norm_cfg, act_cfg=act_cfg)
 
@@ -273,9 +273,9 @@ class SqueezeExcite(BaseModule):
             self.act = build_activation_layer(act_cfg)
             self.conv_expand = nn.Linear(reduced, channels)
         else:
-            self.conv_reduce = ConvModule(channels, reduced, 1, bias=True,
+            self.conv_reduce = FastConvModule(channels, reduced, 1, bias=True,
                                           norm_cfg=None, act_cfg=act_cfg)
-            self.conv_expand = ConvModule(reduced, channels, 1, bias=True,
+            self.conv_expand = FastConvModule(reduced, channels, 1, bias=True,
                                           norm_cfg=None, act_cfg=None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

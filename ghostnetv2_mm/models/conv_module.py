@@ -1,4 +1,4 @@
-"""ConvModule with a direct forward for the conv -> norm -> act case.
+"""FastConvModule: mmcv's ConvModule with a direct forward for conv -> norm -> act.
 
 mmcv's ``ConvModule.forward`` walks its ``order`` tuple and re-checks padding and
 efficient-eval options on every call. A GhostNetV2-1.0x forward makes 136 such calls,
@@ -12,7 +12,7 @@ import torch
 from mmcv.cnn import ConvModule as _MMCVConvModule
 
 
-class ConvModule(_MMCVConvModule):
+class FastConvModule(_MMCVConvModule):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -6,6 +6,10 @@
     python tools/analysis/get_flops.py --arch 1.3x --shape 800 1216
     python tools/analysis/get_flops.py configs/retinanet_ghostnetv2_coco.py --shape 800 1216
 
+A config's model is counted on its plain tensor forward (backbone, neck, head; no
+NMS); a two-stage detector (Mask R-CNN) on its whole exported graph, the RoI heads
+on the RPN's test-time ``max_per_img`` proposals (1000 in the COCO configs).
+
 Counting: multiply-accumulates of convolutions and linear layers only. BatchNorm is
 excluded (it folds into the convolution before it), as the GhostNetV2 paper counts
 (167.0 M for 1.0x at 224). thop-style counters that include BN report ~186 M.
@@ -17,7 +21,7 @@ import sys
 import torch
 from mmengine.registry import MODELS
 
-from ghostnetv2_mm.deployment.wrappers import ClassifierExport
+from ghostnetv2_mm.deployment.wrappers import ClassifierExport, TwoStageDetectorExport
 from ghostnetv2_mm.models import ARCH_WIDTHS, FAMILY, build_classifier
 from ghostnetv2_mm.utils import COUNTING, count_macs, count_parameters
 from ghostnetv2_mm.utils.cli import ToolParser, existing_file, positive_int, tool_main
@@ -50,8 +54,14 @@ def main(argv=None):
     if args.config:
         from mmengine.config import Config
         from ghostnetv2_mm.utils.toolkit import build_model_from_config
-        # the plain network forward (mode='tensor'), no pre- or post-processing
-        model = ClassifierExport(build_model_from_config(Config.fromfile(args.config)))
+        network = build_model_from_config(Config.fromfile(args.config))
+        if hasattr(network, 'roi_head'):
+            # a two-stage detector has no plain tensor forward: count its whole graph
+            # as exported, the RoI heads on the RPN's test-time max_per_img proposals
+            model = TwoStageDetectorExport(network)
+        else:
+            # the plain network forward (mode='tensor'), no pre- or post-processing
+            model = ClassifierExport(network)
         what = args.config
     else:
         name = f'{args.type} {args.arch}' + (' deploy' if args.deploy else '')
