@@ -2,10 +2,10 @@
 
 ``import ghostnetv2_mm`` (or ``custom_imports=dict(imports=['ghostnetv2_mm'])`` in a
 config) registers ``GhostNetV2`` (and the family's ``GhostNet`` V1 and ``GhostNetV3``)
-for mmdet, mmseg and mmpretrain. Its only process-wide
-effect besides registration: the classes of mmengine's own checkpoints are added to
-torch's safe-loading allow-list, so that ``--resume`` works with ``weights_only=True``
-(see ``ghostnetv2_mm.checkpoint.safe_io``). How other models load is unchanged.
+for mmdet, mmseg and mmpretrain. A process-wide effect besides registration: the
+classes of mmengine's own checkpoints are added to torch's safe-loading allow-list, so
+that ``--resume`` works with ``weights_only=True`` (see
+``ghostnetv2_mm.checkpoint.safe_io``). How other models load is unchanged.
 
 With mmpretrain installed, the import also registers the GhostNet-family ImageNet
 classifiers in mmpretrain's model hub, so that ``mmpretrain.get_model(name,
