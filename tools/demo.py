@@ -100,14 +100,12 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     import mmcv
-    from mmengine.config import Config
     from mmengine.utils import ProgressBar
 
     from ghostnetv2_mm.deployment.runtime import ImagePreparer
     from ghostnetv2_mm.utils.fileio import atomic_output
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    from ghostnetv2_mm.utils.toolkit import load_config
+    cfg = load_config(args.config, args.cfg_options)
     prepare = ImagePreparer(cfg)
     for path in args.images:  # every image readable, before the model is built
         prepare(path)

@@ -4,14 +4,11 @@
     python tools/test.py configs/retinanet_ghostnetv2_coco.py work_dirs/x/epoch_12.pth
     python tools/test.py CONFIG CKPT --work-dir DIR --show-dir vis --cfg-options ...
 """
-import os
-import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
-
-from ghostnetv2_mm.utils.cli import (ToolParser, UserError, existing_file, file_or_url,
-                                     tool_main)
+from ghostnetv2_mm.utils.cli import (ToolParser, UserError, add_runner_arguments,
+                                     existing_file, file_or_url, tool_main)
+from ghostnetv2_mm.utils.toolkit import runner_config
 
 
 def parse_args(argv=None):
@@ -21,18 +18,10 @@ def parse_args(argv=None):
                         help='checkpoint: a path or an http(s) URL; this '
                         'project\'s checkpoints, or official/timm GhostNetV2 files for '
                         'classifier configs')
-    parser.add_argument('--work-dir', help='where the evaluation logs go')
     parser.add_argument('--show-dir', help='save images with predictions drawn here '
                         '(relative to the work dir\'s timestamped folder)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_runner_arguments(parser)
+    return parser.parse_args(argv)
 
 
 def enable_visualisation(cfg, show_dir, scope):
@@ -49,12 +38,7 @@ def enable_visualisation(cfg, show_dir, scope):
 @tool_main
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = runner_config(args)
     # The weights are loaded below, strictly, by this project's loader (mmengine's
     # load_from would skip missing and unexpected keys with a warning).
     cfg.load_from = None

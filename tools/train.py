@@ -8,21 +8,20 @@
 The toolkit is chosen from the config's ``default_scope``. Multi-GPU / multi-node:
 ``tools/dist_train.sh`` (torchrun) or ``tools/slurm_train.sh``.
 """
-import os
 import os.path as osp
 import pickle
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
-from ghostnetv2_mm.utils.cli import ToolParser, UserError, existing_file, tool_main
+from ghostnetv2_mm.utils.cli import (ToolParser, UserError, add_runner_arguments,
+                                     existing_file, tool_main)
+from ghostnetv2_mm.utils.toolkit import runner_config
 
 
 def parse_args(argv=None):
     parser = ToolParser(description='Train a model')
     parser.add_argument('config', type=existing_file, help='config file')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go '
-                        '(default: work_dirs/<config name>)')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from CKPT, or from the latest checkpoint in the '
                         'work dir when no CKPT is given')
@@ -30,24 +29,12 @@ def parse_args(argv=None):
                         help='mixed precision (AmpOptimWrapper; needs a CUDA GPU)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate with the total batch size')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. train_cfg.max_iters=100')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_runner_arguments(parser)
+    return parser.parse_args(argv)
 
 
 def build_config(args) -> Config:
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = runner_config(args)
     if args.amp:
         import torch
         if not torch.cuda.is_available():

@@ -260,3 +260,16 @@ def image_size(text: str) -> Tuple[int, int]:
         raise argparse.ArgumentTypeError(f'{text!r} is not a size: give H or HxW '
                                          '(positive integers, e.g. 224 or 256x416)')
     return int(parts[0]), int(parts[1])
+
+
+def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every runner tool (train, test) shares, as OpenMMLab's tools name
+    them: ``--work-dir``, ``--cfg-options``, ``--launcher``, ``--local-rank``."""
+    from mmengine.config import DictAction
+    parser.add_argument('--work-dir', help='where logs and checkpoints go '
+                        '(default: work_dirs/<config name>)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. train_cfg.max_iters=100')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)

@@ -1,5 +1,7 @@
-"""Find and set up the OpenMMLab toolkit that a config belongs to."""
+"""Read a config, find and set up the OpenMMLab toolkit that it belongs to."""
 import importlib
+import os
+import os.path as osp
 
 from mmengine.config import Config
 
@@ -9,6 +11,27 @@ TOOLKITS = {
     'mmseg': 'mmseg.utils',
     'mmpretrain': 'mmpretrain.utils',
 }
+
+
+def load_config(path: str, cfg_options=None) -> Config:
+    """``path`` read by mmengine, with ``--cfg-options`` overrides merged in."""
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def runner_config(args) -> Config:
+    """The config of a train/test run, as OpenMMLab's tools make it: ``args.config``
+    with ``args.cfg_options``, ``args.launcher``, and the work dir from
+    ``args.work_dir``, the config's own, or ``work_dirs/<config name>``. Sets
+    ``LOCAL_RANK`` from ``--local-rank`` when the launcher did not."""
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = load_config(args.config, args.cfg_options)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    return cfg
 
 
 def toolkit_of(cfg: Config) -> str:
