@@ -5,22 +5,21 @@ import subprocess
 import sys
 
 import pytest
-import timm  # the test oracle: a required test dependency (requirements/tests.txt)
 import torch
 
+from ghostnetv2_mm.benchmarks.timm_reference import create_timm_model
 from ghostnetv2_mm.checkpoint import (GHOSTNETV2, CheckpointError, adapt_state_dict,
                                       load_checkpoint_file, save_checkpoint_file)
 from ghostnetv2_mm.models import GhostNetV2, build_classifier, convert_checkpoint_file
 
 from helpers import ROOT, randomise_bn
 
-TIMM_NAMES = {'1.0x': 'ghostnetv2_100', '1.3x': 'ghostnetv2_130', '1.6x': 'ghostnetv2_160'}
-
 
 def official_state_dict(arch='1.0x', with_profiler_counters=True):
     """A state dict in the exact layout of ck_ghostnetv2_*.pth.tar, including the
     thop counters that the official files carry on every module."""
-    model = randomise_bn(timm.create_model(TIMM_NAMES[arch], pretrained=False))
+    # timm (the test oracle: a required test dependency, requirements/tests.txt)
+    model = randomise_bn(create_timm_model('GhostNetV2', arch))
     state = dict(model.state_dict())
     if with_profiler_counters:
         for name, _ in model.named_modules():

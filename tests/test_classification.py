@@ -3,15 +3,19 @@
 Everything runs on CPU on tiny data made here; nothing is downloaded.
 """
 import csv
-import importlib.util
 import os
 import os.path as osp
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 from PIL import Image
+
+from ghostnetv2_mm.benchmarks import transfer
+from ghostnetv2_mm.benchmarks.transfer.data import TensorDataset, make_loader
 
 from helpers import ROOT
 
@@ -192,34 +196,24 @@ def test_imagefolder_transfer_config_trains_at_32x32_and_evaluates(tmp_path):
     run_one_iteration(cfg)
 
 
-# ------------------------------------------------------------- transfer benchmark tool
-def load_benchmark_tool():
-    spec = importlib.util.spec_from_file_location(
-        'transfer_benchmark', osp.join(ROOT, 'tools', 'transfer_benchmark.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
+# ------------------------------------------------------------- transfer benchmark
 def test_digits_dataset_is_a_fixed_split_of_upsampled_rgb_images():
-    tool = load_benchmark_tool()
-    train, test = tool.load_digits_splits()
+    train, test = transfer.load_digits_splits()
     assert (len(train), len(test), train.num_classes) == (1347, 450, 10)
     img = train.load(0)
     assert img.mode == 'RGB' and img.size == (8, 8)
-    x, y = tool.TensorDataset(train, 32, augment=True, flip=False)[0]
+    x, y = TensorDataset(train, 32, augment=True, flip=False)[0]
     assert x.shape == (3, 32, 32) and y == train.labels[0]
-    again, _ = tool.load_digits_splits()
+    again, _ = transfer.load_digits_splits()
     assert again.labels == train.labels
 
 
 def test_benchmark_runs_end_to_end_and_resumes(tmp_path, capsys):
-    tool = load_benchmark_tool()
     out = str(tmp_path / 'transfer')
-    argv = ['--datasets', 'digits', '--backbones', 'ghostnetv2_1.0x', 'mobilenet_v2',
-            '--protocols', 'linear,finetune', '--epochs', '1', '--max-train', '200',
-            '--max-test', '50', '--latency-runs', '2', '--threads', '1', '--out', out]
-    rows = tool.main(argv)
+    settings = dict(datasets=['digits'], backbones=['ghostnetv2_1.0x', 'mobilenet_v2'],
+                    protocols=['linear', 'finetune'], epochs=1, max_train=200,
+                    max_test=50, latency_runs=2, threads=1, out=out)
+    rows = transfer.run_benchmark(**settings)
     assert len(rows) == 4
     assert {(r['backbone'], r['protocol']) for r in rows} == {
         (b, p) for b in ('ghostnetv2_1.0x', 'mobilenet_v2') for p in ('linear', 'finetune')}
@@ -228,7 +222,7 @@ def test_benchmark_runs_end_to_end_and_resumes(tmp_path, capsys):
     # that (with 40/20 images it did not reliably: MobileNetV2 0.25 against 0.20; with
     # 200/50 both pass). The 4 fine-tuning steps here cannot, so those rows are only
     # checked to count whole test images.
-    _, test = tool.load_digits_splits()
+    _, test = transfer.load_digits_splits()
     labels = test.subset(50, 0).labels
     majority = max(labels.count(c) for c in set(labels)) / len(labels)
     for r in rows:
@@ -254,7 +248,7 @@ def test_benchmark_runs_end_to_end_and_resumes(tmp_path, capsys):
     # A second invocation finds every row done and runs nothing.
     before = open(osp.join(out, 'results.csv')).read()
     capsys.readouterr()
-    rows_again = tool.main(argv)
+    rows_again = transfer.run_benchmark(**settings)
     assert '4 already in' in capsys.readouterr().out
     assert open(osp.join(out, 'results.csv')).read() == before
     assert len(rows_again) == 4
@@ -263,27 +257,58 @@ def test_benchmark_runs_end_to_end_and_resumes(tmp_path, capsys):
     with open(osp.join(out, 'results.csv'), newline='') as f:
         kept = list(csv.DictReader(f))[:-1]
     with open(osp.join(out, 'results.csv'), 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=tool.CSV_FIELDS)
+        writer = csv.DictWriter(f, fieldnames=transfer.CSV_FIELDS)
         writer.writeheader()
         writer.writerows(kept)
-    rows_resumed = tool.main(argv)
+    rows_resumed = transfer.run_benchmark(**settings)
     assert '3 already in' in capsys.readouterr().out
     assert len(rows_resumed) == 4
     assert [r['finished'] for r in rows_resumed[:3]] == [r['finished'] for r in kept]
 
     # Other settings are refused rather than mixed into the same table.
     with pytest.raises(SystemExit, match='other settings'):
-        tool.main(argv[:-2] + ['--seed', '1', '--out', out])
+        transfer.run_benchmark(**dict(settings, seed=1))
+
+
+def test_benchmark_command_line_passes_its_options(tmp_path):
+    """tools/transfer_benchmark.py as docs/transfer.md runs it (comma-separated
+    protocols, several backbones after one option) writes the rows it was asked for."""
+    out = tmp_path / 'transfer'
+    subprocess.run([sys.executable, 'tools/transfer_benchmark.py', '--datasets', 'digits',
+                    '--backbones', 'ghostnetv2_1.0x', 'resnet18', '--protocols',
+                    'linear,finetune', '--epochs', '1', '--max-train', '30', '--max-test', '10', '--latency-runs', '1',
+                    '--threads', '1', '--seed', '3', '--out', str(out)],
+                   cwd=ROOT, check=True, capture_output=True, text=True)
+    rows = transfer.read_rows(str(out / 'results.csv'))
+    assert [(r['backbone'], r['protocol']) for r in rows] == [
+        (b, p) for b in ('ghostnetv2_1.0x', 'resnet18') for p in ('linear', 'finetune')]
+    assert {(r['n_train'], r['n_test'], r['seed']) for r in rows} == {('30', '10', '3')}
+    assert {r['epochs'] for r in rows if r['protocol'] == 'finetune'} == {'1'}
+
+
+def test_linear_probe_folded_into_the_head_gives_the_networks_own_logits():
+    """``fold_head`` (the INT8 study exports the probed model) writes the fitted
+    regression, standardisation included, into the linear layer: the network's own
+    argmax then scores what the probe scored."""
+    train, test = transfer.load_digits_splits()
+    train, test = train.subset(200, 0), test.subset(50, 0)
+    model, _ = transfer.build_model('ghostnetv2_1.0x', num_classes=10, img_size=32)
+    top1 = transfer.linear_probe(model, train, test, img_size=32, fold_head=True)
+    correct = 0
+    with torch.no_grad():
+        for x, y in make_loader(test, img_size=32):
+            correct += int((model(x).argmax(1) == y).sum())
+    assert top1 > 0.2  # a fitted probe, not chance (0.1)
+    # float32 logits against scikit-learn's float64: one near-tie may flip
+    assert abs(correct - round(top1 * len(test))) <= 1
 
 
 def test_finetuning_from_random_weights_learns_digits(tmp_path):
     """The fine-tune protocol, gradient clipping included, trains a randomly initialised
     GhostNetV2 on digits in 5 epochs. Measured with these settings: 94.2% with the
     clipping, 54.0% with it turned off (GRAD_CLIP_NORM = inf); chance is 10%."""
-    tool = load_benchmark_tool()
-    rows = tool.main(['--datasets', 'digits', '--backbones', 'ghostnetv2_1.0x',
-                      '--protocols', 'finetune', '--epochs', '5', '--latency-runs', '1',
-                      '--out', str(tmp_path / 'transfer')])
+    rows = transfer.run_benchmark(backbones=['ghostnetv2_1.0x'], protocols=['finetune'],
+                                  epochs=5, latency_runs=1, out=str(tmp_path / 'transfer'))
     assert float(rows[0]['top1']) > 0.8
 
 
@@ -291,21 +316,21 @@ def test_benchmark_stops_on_non_finite_features_and_records_nothing(tmp_path, mo
     """A NaN feature (here: one NaN BatchNorm statistic in the final layer, as a
     diverged run leaves it) must stop the benchmark naming the run and the split,
     not be replaced by a number that yields a plausible accuracy."""
-    tool = load_benchmark_tool()
-    build_backbone = tool.build_backbone
+    from ghostnetv2_mm.benchmarks.transfer import model as transfer_model
+    build_backbone = transfer_model.build_backbone
 
     def broken_backbone(name):
         backbone = build_backbone(name)
         backbone.layer10.bn.running_mean[7] = float('nan')
         return backbone
 
-    monkeypatch.setattr(tool, 'build_backbone', broken_backbone)
+    monkeypatch.setattr(transfer_model, 'build_backbone', broken_backbone)
     out = tmp_path / 'transfer'
     with pytest.raises(SystemExit) as exc:
-        tool.main(['--datasets', 'digits', '--backbones', 'ghostnetv2_1.0x',
-                   '--protocols', 'linear', '--max-train', '20', '--max-test', '10',
-                   '--latency-runs', '1', '--threads', '1', '--out', str(out)])
+        transfer.run_benchmark(backbones=['ghostnetv2_1.0x'], protocols=['linear'],
+                               max_train=20, max_test=10, latency_runs=1, threads=1,
+                               out=str(out))
     message = str(exc.value.code)
     assert message.startswith('error: digits / ghostnetv2_1.0x / linear (init random): '
                               'features (train): 20 of 20 images give non-finite')
-    assert tool.read_rows(str(out / 'results.csv')) == []
+    assert transfer.read_rows(str(out / 'results.csv')) == []

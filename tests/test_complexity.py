@@ -5,27 +5,17 @@ import sys
 import pytest
 import torch
 
+from ghostnetv2_mm.deployment.wrappers import ClassifierExport
 from ghostnetv2_mm.models import build_classifier
 from ghostnetv2_mm.utils import count_macs, count_parameters
 
 from helpers import ROOT
 
 
-class _Logits(torch.nn.Module):
-    """The mmpretrain classifier's plain tensor forward (backbone, pool, head)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(x, mode='tensor')
-
-
 @pytest.mark.parametrize('arch,params,mmacs', [
     ('1.0x', 6_156_908, 167.0), ('1.3x', 8_960_404, 269.3), ('1.6x', 12_392_698, 398.6)])
 def test_classifier_params_and_macs_match_the_paper(arch, params, mmacs):
-    model = _Logits(build_classifier(arch))
+    model = ClassifierExport(build_classifier(arch))  # backbone, pool, head
     assert count_parameters(model) == params
     macs, per_type = count_macs(model, torch.rand(1, 3, 224, 224))
     assert round(macs / 1e6, 1) == mmacs

@@ -4,40 +4,31 @@ and that swapping ``type=`` changes nothing but the network."""
 import copy
 
 import pytest
-import timm
 import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS
 from timm.utils.model import reparameterize_model
 
-from ghostnetv2_mm.checkpoint import LAYOUTS, CheckpointError, find_layout, load_model_weights
 from ghostnetv2_mm import models
+from ghostnetv2_mm.benchmarks.timm_reference import create_timm_model, timm_layers
+from ghostnetv2_mm.checkpoint import LAYOUTS, CheckpointError, find_layout, load_model_weights
 from ghostnetv2_mm.models import GhostNet, GhostNetV2, GhostNetV3, build_classifier
 from ghostnetv2_mm.models.deploy import DeployConv2d
 from ghostnetv2_mm.utils import count_macs, count_parameters
 
 from helpers import ROOT, randomise_bn
 
-FAMILY = {'GhostNet': (GhostNet, 'ghostnet_100'),
-          'GhostNetV2': (GhostNetV2, 'ghostnetv2_100'),
-          'GhostNetV3': (GhostNetV3, 'ghostnetv3_100')}
+FAMILY = models.FAMILY
 ALL_LAYERS = tuple(range(11))
 # timm's stem, then its stages blocks.0 - blocks.9: our layers 0-10. The last block
 # of each stride is layer 3 (/4), 5 (/8), 7 (/16), 9 (/32).
 LAST_OF_EACH_STRIDE = (0, 3, 5, 7, 9, 10)
 
 
-def timm_model(name: str) -> torch.nn.Module:
+def timm_model(type_name: str) -> torch.nn.Module:
+    """timm's 1.0x model of ``type_name`` with non-trivial BatchNorm statistics."""
     torch.manual_seed(0)
-    return randomise_bn(timm.create_model(name, pretrained=False)).eval()
-
-
-def timm_layers(reference, x):
-    """timm's stem output and the output of each of its stages (our layers 0-10)."""
-    outs = [reference.act1(reference.bn1(reference.conv_stem(x)))]
-    for stage in reference.blocks:
-        outs.append(stage(outs[-1]))
-    return outs
+    return randomise_bn(create_timm_model(type_name)).eval()
 
 
 def ours_from(reference, cls, **kwargs):
@@ -56,8 +47,8 @@ def max_diffs(got, expected, layers=LAST_OF_EACH_STRIDE):
 @pytest.mark.parametrize('type_name', ['GhostNet', 'GhostNetV3'])
 @pytest.mark.parametrize('size', [(64, 96), (65, 77)])
 def test_training_layout_matches_timm(type_name, size):
-    cls, timm_name = FAMILY[type_name]
-    reference = timm_model(timm_name)
+    cls = FAMILY[type_name]
+    reference = timm_model(type_name)
     ours = ours_from(reference, cls)
     x = torch.randn(2, 3, *size)
     with torch.no_grad():
@@ -66,7 +57,7 @@ def test_training_layout_matches_timm(type_name, size):
 
 
 def test_deployed_v3_matches_timm_reparameterized():
-    reference = timm_model('ghostnetv3_100')
+    reference = timm_model('GhostNetV3')
     ours = ours_from(reference, GhostNetV3).switch_to_deploy()
     folded = reparameterize_model(reference)  # timm's reparameterize(), on a copy
     x = torch.randn(2, 3, 64, 96)
@@ -76,7 +67,7 @@ def test_deployed_v3_matches_timm_reparameterized():
 
 
 def test_v3_reparameterize_folds_only_the_branches_and_keeps_the_outputs():
-    model = ours_from(timm_model('ghostnetv3_100'), GhostNetV3)
+    model = ours_from(timm_model('GhostNetV3'), GhostNetV3)
     folded = copy.deepcopy(model).reparameterize()
     names = [n for n, _ in folded.named_modules()]
     assert not any(n.endswith(('.branches', '.scale', '.skip')) for n in names)
@@ -93,14 +84,14 @@ def test_v3_reparameterize_folds_only_the_branches_and_keeps_the_outputs():
 def test_classifier_has_timms_parameter_count(type_name, expected):
     model = build_classifier('1.0x', backbone_type=type_name)
     assert count_parameters(model) == expected
-    assert count_parameters(timm.create_model(FAMILY[type_name][1])) == expected
+    assert count_parameters(create_timm_model(type_name)) == expected
 
 
 def test_v3_classifier_with_folded_branches_has_timms_deployed_parameter_count():
     model = build_classifier('1.0x', backbone_type='GhostNetV3')
     model.backbone.reparameterize()
     assert count_parameters(model) == 6_147_588
-    reference = reparameterize_model(timm.create_model('ghostnetv3_100'))
+    reference = reparameterize_model(create_timm_model('GhostNetV3'))
     assert count_parameters(reference) == 6_147_588
 
 
@@ -176,8 +167,8 @@ def official_v3_state_dict(reference) -> dict:
 
 @pytest.mark.parametrize('type_name', ['GhostNet', 'GhostNetV3'])
 def test_timm_state_dict_loads_through_load_model_weights(type_name, tmp_path):
-    cls, timm_name = FAMILY[type_name]
-    reference = timm_model(timm_name)
+    cls = FAMILY[type_name]
+    reference = timm_model(type_name)
     path = tmp_path / 'timm.pth'
     torch.save(reference.state_dict(), path)
     model = cls(out_indices=ALL_LAYERS)
@@ -188,7 +179,7 @@ def test_timm_state_dict_loads_through_load_model_weights(type_name, tmp_path):
 
 
 def test_official_v3_layout_loads():
-    reference = timm_model('ghostnetv3_100')
+    reference = timm_model('GhostNetV3')
     model = GhostNetV3(out_indices=ALL_LAYERS)
     load_model_weights(model, official_v3_state_dict(reference))
     x = torch.randn(1, 3, 64, 64)
@@ -201,8 +192,8 @@ def test_official_v3_layout_loads():
     ('GhostNetV3', 'GhostNetV2'), ('GhostNetV2', 'GhostNetV3'),
     ('GhostNet', 'GhostNetV3'), ('GhostNetV3', 'GhostNet')])
 def test_another_familys_file_is_refused_naming_what_did_not_fit(file_type, model_type):
-    state = timm.create_model(FAMILY[file_type][1]).state_dict()
-    model = FAMILY[model_type][0]()
+    state = create_timm_model(file_type).state_dict()
+    model = FAMILY[model_type]()
     before = copy.deepcopy(model.state_dict())
     with pytest.raises(CheckpointError) as info:
         load_model_weights(model, state)
@@ -225,6 +216,6 @@ def test_each_family_member_reads_the_one_layout_that_names_it():
 
 @pytest.mark.parametrize('type_name', ['GhostNet', 'GhostNetV2', 'GhostNetV3'])
 def test_find_layout_recognises_each_familys_timm_state_dict(type_name):
-    keys = timm.create_model(FAMILY[type_name][1], pretrained=False).state_dict().keys()
+    keys = create_timm_model(type_name).state_dict().keys()
     assert find_layout(keys).backbone_type == type_name
     assert find_layout(GhostNetV2().state_dict().keys()) is None  # our own layout

@@ -1,21 +1,19 @@
 """Numerical parity with the reference GhostNetV2 (timm's implementation, which uses
 the reference's module names and is numerically identical to it, is the oracle)."""
 import pytest
-import timm
 import torch
 
+from ghostnetv2_mm.benchmarks.timm_reference import create_timm_model, timm_layers
 from ghostnetv2_mm.checkpoint import load_model_weights
 from ghostnetv2_mm.models import GhostNetV2, build_classifier
 
 from helpers import randomise_bn
 
-TIMM_NAMES = {'1.0x': 'ghostnetv2_100', '1.3x': 'ghostnetv2_130', '1.6x': 'ghostnetv2_160'}
-
 
 def make_pair(arch):
     """timm's model with non-trivial BatchNorm statistics; our backbone (every layer
     as an output) and our mmpretrain classifier, both loaded with its state dict."""
-    reference = timm.create_model(TIMM_NAMES[arch], pretrained=False)
+    reference = create_timm_model('GhostNetV2', arch)
     randomise_bn(reference).eval()
     ours = GhostNetV2(arch, out_indices=tuple(range(11))).eval()
     load_model_weights(ours, reference.state_dict())
@@ -24,20 +22,13 @@ def make_pair(arch):
     return reference, ours, classifier
 
 
-def reference_stage_outputs(reference, x):
-    outs = [reference.act1(reference.bn1(reference.conv_stem(x)))]
-    for stage in reference.blocks:
-        outs.append(stage(outs[-1]))
-    return outs
-
-
 @pytest.mark.parametrize('arch', ['1.0x', '1.3x', '1.6x'])
 @pytest.mark.parametrize('size', [(224, 224), (256, 320)])
 def test_every_stage_and_the_logits_match_the_reference(arch, size):
     reference, ours, classifier = make_pair(arch)
     x = torch.randn(1, 3, *size)
     with torch.no_grad():
-        expected = reference_stage_outputs(reference, x)
+        expected = timm_layers(reference, x)
         got = ours(x)
         for i, (a, b) in enumerate(zip(got, expected)):
             assert a.shape == b.shape, i

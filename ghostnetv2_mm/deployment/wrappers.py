@@ -344,7 +344,9 @@ class BackboneExport(nn.Module):
 
 
 class ClassifierExport(nn.Module):
-    """An mmpretrain ``ImageClassifier``'s class scores before the softmax."""
+    """An mmpretrain ``ImageClassifier``'s class scores before the softmax: its plain
+    network forward ``mode='tensor'``. For any other OpenMMLab model the same call
+    gives the raw head outputs, which is what the MAC counts wrap it for."""
 
     output_names = ('logits',)
 

@@ -13,25 +13,16 @@ parts) next to timm's. The tests (tests/test_family.py, tests/test_parity.py) as
 the same on smaller inputs.
 """
 import argparse
-import os
-import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from ghostnetv2_mm.models import GhostNet, GhostNetV2, GhostNetV3, build_classifier  # noqa: E402
-from ghostnetv2_mm.utils import count_parameters  # noqa: E402
-from ghostnetv2_mm.utils.random_bn import randomise_bn  # noqa: E402
+from ghostnetv2_mm.benchmarks.timm_reference import (create_timm_model, timm_layers,
+                                                     timm_name)
+from ghostnetv2_mm.models import GhostNet, GhostNetV2, GhostNetV3, build_classifier
+from ghostnetv2_mm.utils import count_parameters
+from ghostnetv2_mm.utils.random_bn import randomise_bn
 
 TAPS = (0, 3, 5, 7, 9, 10)
-
-
-def timm_layers(reference, x):
-    outs = [reference.act1(reference.bn1(reference.conv_stem(x)))]
-    for stage in reference.blocks:
-        outs.append(stage(outs[-1]))
-    return outs
 
 
 def max_diff(ours, reference, x):
@@ -51,10 +42,10 @@ def main(argv=None):
     x = torch.randn(1, 3, h, w)
     print(f'timm {timm.__version__}, torch {torch.__version__}, input 1x3x{h}x{w}, '
           f'max abs diff over layers {TAPS}')
-    for cls, name in ((GhostNet, 'ghostnet_100'), (GhostNetV2, 'ghostnetv2_100'),
-                      (GhostNetV3, 'ghostnetv3_100')):
+    for cls in (GhostNet, GhostNetV2, GhostNetV3):
+        name = timm_name(cls.__name__)
         torch.manual_seed(0)
-        reference = randomise_bn(timm.create_model(name)).eval()
+        reference = randomise_bn(create_timm_model(cls.__name__)).eval()
         ours = cls(out_indices=tuple(range(11)))
         ours.load_state_dict(reference.state_dict(), strict=True)
         ours.eval()
@@ -64,14 +55,13 @@ def main(argv=None):
             print(f'  {cls.__name__:10s} switch_to_deploy() vs {name} reparameterize(): '
                   f'{max_diff(ours.switch_to_deploy(), folded, x):.3g}')
     print('classifier parameters (ours / timm):')
-    for type_name, name in (('GhostNet', 'ghostnet_100'), ('GhostNetV2', 'ghostnetv2_100'),
-                            ('GhostNetV3', 'ghostnetv3_100')):
+    for type_name in ('GhostNet', 'GhostNetV2', 'GhostNetV3'):
         ours = count_parameters(build_classifier('1.0x', backbone_type=type_name))
-        theirs = count_parameters(timm.create_model(name))
+        theirs = count_parameters(create_timm_model(type_name))
         print(f'  {type_name:10s} {ours:,} / {theirs:,}')
     folded = build_classifier('1.0x', backbone_type='GhostNetV3')
     folded.backbone.reparameterize()
-    theirs = count_parameters(reparameterize_model(timm.create_model('ghostnetv3_100')))
+    theirs = count_parameters(reparameterize_model(create_timm_model('GhostNetV3')))
     print(f'  GhostNetV3 branches folded (reparameterize()) {count_parameters(folded):,} / '
           f'{theirs:,}')
     deployed = build_classifier('1.0x', backbone_type='GhostNetV3', deploy=True)

@@ -22,22 +22,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 from mmengine.registry import MODELS  # noqa: E402
 
+from ghostnetv2_mm.deployment.wrappers import ClassifierExport  # noqa: E402
 from ghostnetv2_mm.models import ARCH_WIDTHS, build_classifier  # noqa: E402
 from ghostnetv2_mm.utils import COUNTING, count_macs, count_parameters  # noqa: E402
 
 
 FAMILY = ('GhostNet', 'GhostNetV2', 'GhostNetV3')
-
-
-class TensorMode(torch.nn.Module):
-    """Runs an OpenMMLab model's plain tensor forward (no pre/post-processing)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(x, mode='tensor')
 
 
 def parse_args(argv=None):
@@ -65,12 +55,14 @@ def main(argv=None):
     if args.config:
         from mmengine.config import Config
         from ghostnetv2_mm.utils.toolkit import build_model_from_config
-        model, what = TensorMode(build_model_from_config(Config.fromfile(args.config))), args.config
+        # the plain network forward (mode='tensor'), no pre- or post-processing
+        model = ClassifierExport(build_model_from_config(Config.fromfile(args.config)))
+        what = args.config
     else:
         name = f'{args.type} {args.arch}' + (' deploy' if args.deploy else '')
         if args.classifier:
-            model = TensorMode(build_classifier(args.arch, backbone_type=args.type,
-                                                deploy=args.deploy))
+            model = ClassifierExport(build_classifier(args.arch, backbone_type=args.type,
+                                                      deploy=args.deploy))
             what = f'{name} classifier'
         else:
             model = MODELS.build(dict(type=args.type, arch=args.arch, out_indices=(10,),

@@ -17,6 +17,7 @@ LAYOUTS = 'ghostnetv2_mm/checkpoint/layouts.py'
 ADAPTER = 'ghostnetv2_mm/checkpoint/adapter.py'
 WRAPPERS = 'ghostnetv2_mm/deployment/wrappers.py'
 NMS = 'ghostnetv2_mm/deployment/nms.py'
+TRANSFER_PROTOCOLS = 'ghostnetv2_mm/benchmarks/transfer/protocols.py'
 
 # timm's ghostnetv2_100 (the reference's numerics and key names) against ours,
 # every stage and the logits, on a non-square 256x320 input.
@@ -207,7 +208,7 @@ MUTANTS = [
          why="BN folding forgets eps (visible where a channel's variance is small)",
          tests=DEPLOY_EQUALS_EVAL + ['tests/test_deploy.py::test_folding_a_batch_norm_keeps_its_eps']),
     # ------------------------------------------------------------------ the tools
-    dict(name='benchmark-nan-features-pass', file='tools/transfer_benchmark.py',
+    dict(name='benchmark-nan-features-pass', file=TRANSFER_PROTOCOLS,
          old='    if len(bad):\n        raise NonFiniteError(',
          new='    if False:\n        raise NonFiniteError(',
          why='the transfer benchmark lets NaN features through to the linear probe',

@@ -1,0 +1,13 @@
+"""Measuring code behind the benchmark tools (imports nothing until a module is used).
+
+``timing``          interleaved rounds, percentiles, peak memory: every tool's timing
+``timm_reference``  timm's GhostNet family: names, layer taps, trunk and feature wrappers
+``speed``           backends, peers, compute bound (tools/analysis/benchmark.py)
+``speed_report``    its table, CSV and plot
+``transfer``        the transfer protocol: data, linear probe, fine-tuning, reports
+                    (tools/transfer_benchmark.py)
+``int8``            INT8 against float32 with onnxruntime (tools/analysis/int8_study.py)
+``gpu``             GPU training and inference throughput (tools/analysis/gpu_benchmark.py)
+
+Imports flow one way: tools -> ``benchmarks`` -> models, deployment, utils.
+"""
