@@ -62,7 +62,7 @@ def run_int8_study(*, protocol: str = 'finetune', epochs: int = 10,
     """
     from ghostnetv2_mm.deployment import (BackboneExport, ClassifierExport, export_onnx,
                                           onnx_session, quantize_int8, run_onnx,
-                                          switch_to_deploy)
+                                          prepare_for_export)
     from ghostnetv2_mm.models import GhostNetV2, build_classifier
     if protocol not in ('finetune', 'linear'):
         raise ValueError(f'run_int8_study: invalid protocol={protocol!r}; allowed: '
@@ -81,7 +81,7 @@ def run_int8_study(*, protocol: str = 'finetune', epochs: int = 10,
                                  fold_head=True)
     torch.set_num_threads(threads)
     fp32 = os.path.join(work, 'digits.onnx')
-    export_onnx(switch_to_deploy(model), fp32, (32, 32))
+    export_onnx(prepare_for_export(model), fp32, (32, 32))
 
     calib, _ = batches(train, 32, calib_images)
     test_x, test_y = batches(test, 32)
@@ -108,8 +108,8 @@ def run_int8_study(*, protocol: str = 'finetune', epochs: int = 10,
     big = {}
     for label, module in [
             ('classifier 1.0x (1000 classes)',
-             ClassifierExport(switch_to_deploy(build_classifier('1.0x')))),
-            ('backbone 1.0x', BackboneExport(switch_to_deploy(
+             ClassifierExport(prepare_for_export(build_classifier('1.0x')))),
+            ('backbone 1.0x', BackboneExport(prepare_for_export(
                 GhostNetV2('1.0x', out_indices=(10,)))))]:
         src = os.path.join(work, f'{label.split()[0]}224.onnx')
         dst = src.replace('.onnx', '-int8.onnx')
