@@ -50,3 +50,25 @@ def count_macs(model: nn.Module, inputs) -> Tuple[int, Dict[str, int]]:
             h.remove()
         model.train(was_training)
     return sum(per_type.values()), per_type
+
+
+def count_used_parameters(model: nn.Module, inputs) -> int:
+    """Parameters of the modules that one forward of ``model`` on ``inputs`` runs.
+
+    Unlike :func:`count_parameters`, layers that exist but never run (a backbone's
+    layers after its deepest output, kept so that ImageNet checkpoints load
+    strictly) are not counted; a module called twice counts once.
+    """
+    used = set()
+    handles = [m.register_forward_hook(lambda module, args, output: used.add(module))
+               for m in model.modules() if any(True for _ in m.parameters(recurse=False))]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(*inputs) if isinstance(inputs, tuple) else model(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return sum(p.numel() for m in used for p in m.parameters(recurse=False))

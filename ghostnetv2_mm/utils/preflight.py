@@ -207,3 +207,16 @@ def check_feature_channels(cfg: Config) -> Optional[str]:
                         f'{described}; the decoder reads the first one: set it to '
                         f'{channels[0]}')
     return None
+
+
+def use_atomic_checkpoint_writes(cfg: Config, backend: str) -> None:
+    """Let the CheckpointHook write through the project's atomic local backend (a
+    crash while saving leaves the previous file intact), unless the config chose
+    where and how checkpoints are stored."""
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if not hook or hook.get('type') not in ('CheckpointHook', None):
+        return
+    out_dir = hook.get('out_dir') or ''
+    if '://' in str(out_dir) or hook.get('backend_args') or hook.get('file_client_args'):
+        return
+    hook['backend_args'] = dict(backend=backend)
