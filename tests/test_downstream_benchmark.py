@@ -345,3 +345,13 @@ def test_an_interrupted_write_leaves_the_csv_as_it_was(tmp_path, monkeypatch):
         report.append_row(path, dict(a=3, b=4), ['a', 'b'])
     assert open(path).read() == before
     assert os.listdir(tmp_path) == ['results.csv']  # no temporary file left
+
+
+def test_backbone_parameters_count_the_layers_that_run_only():
+    from ghostnetv2_mm.models import GhostNetV2
+    from ghostnetv2_mm.utils import count_parameters, count_used_parameters
+    model = GhostNetV2(out_indices=(5, 7, 9))  # layer 10 (the 960-channel conv) never runs
+    unused = count_parameters(model.layer10)
+    assert unused > 0
+    assert count_used_parameters(model, torch.zeros(1, 3, 64, 64)) == (
+        count_parameters(model) - unused)

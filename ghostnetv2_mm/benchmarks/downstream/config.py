@@ -15,6 +15,7 @@ from mmengine.config import Config, ConfigDict
 
 from ghostnetv2_mm.models import FAMILY
 from ghostnetv2_mm.models.arch import DEFAULT_INIT_CFG
+from ghostnetv2_mm.utils.preflight import unwrap_datasets
 
 from .catalogue import Build, Tap, backbone_config, get_backbone, tap_of
 
@@ -182,19 +183,9 @@ def swap_backbone(cfg: Config, name: str, scope: str) -> Tuple[Config, Build, Li
 
 
 # ------------------------------------------------------------------ the other changes
-def _datasets(node) -> list:
-    if not node:
-        return []
-    if 'datasets' in node:
-        return [d for sub in node['datasets'] for d in _datasets(sub)]
-    if 'dataset' in node:
-        return _datasets(node['dataset'])
-    return [node]
-
-
 def datasets_of(cfg: Config, splits=('train', 'val', 'test')) -> list:
     """The dataset configs of ``cfg``'s dataloaders (wrappers unwrapped)."""
-    return [d for s in splits for d in _datasets((cfg.get(f'{s}_dataloader') or {})
+    return [d for s in splits for d in unwrap_datasets((cfg.get(f'{s}_dataloader') or {})
                                                  .get('dataset'))]
 
 
@@ -282,7 +273,7 @@ def test_size(cfg: Config) -> Tuple[int, int]:
     """The (H, W) the test pipeline resizes to: the scale itself, or a square of its
     shorter side when the resize keeps the aspect ratio (the side an image's short
     side is resized to)."""
-    pipeline = (_datasets(cfg.test_dataloader.dataset) or [{}])[0].get('pipeline') or []
+    pipeline = (unwrap_datasets(cfg.test_dataloader.dataset) or [{}])[0].get('pipeline') or []
     for step in pipeline:
         if step.get('type') in ('Resize', 'RandomResize') and step.get('scale'):
             scale = step['scale']
