@@ -355,3 +355,27 @@ def test_backbone_parameters_count_the_layers_that_run_only():
     assert unused > 0
     assert count_used_parameters(model, torch.zeros(1, 3, 64, 64)) == (
         count_parameters(model) - unused)
+
+
+def test_imagenet_weights_are_what_the_runner_trains(toy_root, tmp_path, monkeypatch):
+    """The loaded weights survive the Runner's own initialisation: with lr 0, the
+    trained checkpoint holds the ImageNet file's convolutions."""
+    from mmpretrain.models import ResNet
+
+    from ghostnetv2_mm.checkpoint import load_checkpoint_file
+    torch.manual_seed(3)
+    state = {f'backbone.{k}': v for k, v in ResNet(depth=18).state_dict().items()}
+    path = tmp_path / 'resnet18_imagenet.pth'
+    torch.save({'state_dict': state}, path)
+    monkeypatch.setitem(BACKBONES, 'resnet18',
+                        dataclasses.replace(BACKBONES['resnet18'], weights=str(path)))
+    out = tmp_path / 'out'
+    rows = run_downstream_benchmark(
+        configs=[DET], backbones=['resnet18'], out=str(out), data_root=toy_root, iters=1,
+        init='imagenet', cfg_options={'optim_wrapper.optimizer.lr': 0.0},
+        latency_rounds=1)
+    assert rows[0]['init'] == 'imagenet' and rows[0]['weights'] == str(path)
+    trained = load_checkpoint_file(str(out / rows[0]['config'] / 'resnet18' / '0' /
+                                       'iter_1.pth'))['state_dict']
+    for key in ('backbone.conv1.weight', 'backbone.layer4.1.conv2.weight'):
+        assert torch.equal(trained[key], state[key])
