@@ -53,25 +53,13 @@ def build_config(args) -> Config:
     return cfg
 
 
-def use_atomic_checkpoint_writes(cfg: Config, backend: str) -> None:
-    """Let the CheckpointHook write through the project's atomic local backend (a
-    crash while saving leaves the previous file intact), unless the config chose
-    where and how checkpoints are stored."""
-    hook = (cfg.get('default_hooks') or {}).get('checkpoint')
-    if not hook or hook.get('type') not in ('CheckpointHook', None):
-        return
-    out_dir = hook.get('out_dir') or ''
-    if '://' in str(out_dir) or hook.get('backend_args') or hook.get('file_client_args'):
-        return
-    hook['backend_args'] = dict(backend=backend)
-
-
 @tool_main
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
     from ghostnetv2_mm.utils.preflight import (check_datasets, check_feature_channels,
-                                               check_pretrained, setup_launcher)
+                                               check_pretrained, setup_launcher,
+                                               use_atomic_checkpoint_writes)
     from ghostnetv2_mm.utils.toolkit import setup_toolkit
     setup_toolkit(cfg)
     import ghostnetv2_mm  # noqa: F401  (lets --resume read mmengine checkpoints safely)

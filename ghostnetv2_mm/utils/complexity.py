@@ -14,6 +14,22 @@ import torch.nn as nn
 COUNTING = 'conv + linear multiply-accumulates; BatchNorm, activations, pooling excluded'
 
 
+def _forward_with_hooks(model: nn.Module, inputs, hooks) -> None:
+    """One eval-mode, no-grad forward of ``model`` on ``inputs`` (a tensor or a tuple
+    of positional arguments) with the forward hooks ``[(module, hook)]`` attached;
+    the hooks are removed and the training mode restored afterwards."""
+    handles = [m.register_forward_hook(fn) for m, fn in hooks]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(*inputs) if isinstance(inputs, tuple) else model(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -34,19 +50,21 @@ def count_macs(model: nn.Module, inputs) -> Tuple[int, Dict[str, int]]:
         macs = output.numel() * module.in_features
         per_type['Linear'] = per_type.get('Linear', 0) + macs
 
-    handles = []
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            handles.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            handles.append(m.register_forward_hook(linear_hook))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(*inputs) if isinstance(inputs, tuple) else model(inputs)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
+    hooks = [(m, conv_hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    hooks += [(m, linear_hook) for m in model.modules() if isinstance(m, nn.Linear)]
+    _forward_with_hooks(model, inputs, hooks)
     return sum(per_type.values()), per_type
+
+
+def count_used_parameters(model: nn.Module, inputs) -> int:
+    """Parameters of the modules that one forward of ``model`` on ``inputs`` runs.
+
+    Unlike :func:`count_parameters`, layers that exist but never run (a backbone's
+    layers after its deepest output, kept so that ImageNet checkpoints load
+    strictly) are not counted; a module called twice counts once.
+    """
+    used = set()
+    _forward_with_hooks(model, inputs, [
+        (m, lambda module, args, output: used.add(module)) for m in model.modules()
+        if any(True for _ in m.parameters(recurse=False))])
+    return sum(p.numel() for m in used for p in m.parameters(recurse=False))

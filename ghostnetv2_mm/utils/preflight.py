@@ -42,14 +42,14 @@ TOY_SHAPES_HELP = (
     '  python -m ghostnetv2_mm.datasets.toy_shapes {root}')
 
 
-def _datasets(cfg_dataset) -> List[dict]:
+def unwrap_datasets(cfg_dataset) -> List[dict]:
     """Unwrap RepeatDataset/ConcatDataset/ClassBalancedDataset wrappers."""
     if cfg_dataset is None:
         return []
     if 'datasets' in cfg_dataset:
-        return [d for sub in cfg_dataset['datasets'] for d in _datasets(sub)]
+        return [d for sub in cfg_dataset['datasets'] for d in unwrap_datasets(sub)]
     if 'dataset' in cfg_dataset:
-        return _datasets(cfg_dataset['dataset'])
+        return unwrap_datasets(cfg_dataset['dataset'])
     return [cfg_dataset]
 
 
@@ -73,7 +73,7 @@ def check_datasets(cfg: Config, splits=('train', 'val', 'test')) -> Optional[str
         loader = cfg.get(f'{split}_dataloader')
         if not loader:
             continue
-        for dataset in _datasets(loader.get('dataset')):
+        for dataset in unwrap_datasets(loader.get('dataset')):
             missing = _missing_paths(dataset)
             if missing:
                 kind = dataset.get('type', 'the dataset')
@@ -207,3 +207,16 @@ def check_feature_channels(cfg: Config) -> Optional[str]:
                         f'{described}; the decoder reads the first one: set it to '
                         f'{channels[0]}')
     return None
+
+
+def use_atomic_checkpoint_writes(cfg: Config, backend: str) -> None:
+    """Let the CheckpointHook write through the project's atomic local backend (a
+    crash while saving leaves the previous file intact), unless the config chose
+    where and how checkpoints are stored."""
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if not hook or hook.get('type') not in ('CheckpointHook', None):
+        return
+    out_dir = hook.get('out_dir') or ''
+    if '://' in str(out_dir) or hook.get('backend_args') or hook.get('file_client_args'):
+        return
+    hook['backend_args'] = dict(backend=backend)

@@ -1,36 +1,22 @@
 """The transfer benchmark's results: one CSV row per (dataset, backbone, protocol),
 appended as soon as it is measured (a rerun resumes from the file and refuses rows of
 other settings), and the Markdown table and accuracy-against-MACs plot made from it."""
-import csv
-import math
-import os
 import os.path as osp
 import platform
 from typing import Dict, List, Optional
 
 import torch
 
+from ..report import append_row as _append_row
+from ..report import read_rows, scatter_panels
+
 CSV_FIELDS = ['dataset', 'backbone', 'protocol', 'init', 'top1', 'params', 'macs',
               'latency_ms', 'latency_threads', 'img_size', 'epochs', 'lr', 'seed',
               'n_train', 'n_test', 'num_classes', 'seconds', 'finished']
 
 
-def read_rows(path: str) -> List[dict]:
-    if not osp.isfile(path):
-        return []
-    with open(path, newline='') as f:
-        return list(csv.DictReader(f))
-
-
 def append_row(path: str, row: dict) -> None:
-    new = not osp.isfile(path) or os.path.getsize(path) == 0
-    with open(path, 'a', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow({k: row.get(k, '') for k in CSV_FIELDS})
-        f.flush()
-        os.fsync(f.fileno())
+    _append_row(path, row, CSV_FIELDS)
 
 
 def _sort_key(row):
@@ -63,45 +49,18 @@ def write_markdown(rows: List[dict], path: str) -> None:
 
 
 def write_plot(rows: List[dict], path: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    panels = sorted({(r['dataset'], r['protocol']) for r in rows})
-    if not panels:
-        return
-    cols = min(2, len(panels))
-    nrows = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(6 * cols, 4.2 * nrows), squeeze=False)
-    for ax, (dataset, protocol) in zip(axes.flat, panels):
-        sel = sorted((r for r in rows if r['dataset'] == dataset
-                      and r['protocol'] == protocol), key=lambda r: float(r['macs']))
-        ghost = [r for r in sel if r['backbone'].startswith('ghostnetv2')]
-        if ghost:
-            ax.plot([int(r['macs']) / 1e6 for r in ghost],
-                    [100 * float(r['top1']) for r in ghost], '-', color='tab:red',
-                    alpha=0.5, zorder=1)
-        for r in sel:
-            is_ghost = r['backbone'].startswith('ghostnetv2')
-            x, y = int(r['macs']) / 1e6, 100 * float(r['top1'])
-            ax.scatter([x], [y], s=50, zorder=2, marker='*' if is_ghost else 'o',
-                       color='tab:red' if is_ghost else 'tab:blue')
-            ax.annotate(r['backbone'] + ('' if r['init'] == 'random' else ' (IN)'),
-                        (x, y), textcoords='offset points', xytext=(4, 4), fontsize=8)
+    panels = []
+    for dataset, protocol in sorted({(r['dataset'], r['protocol']) for r in rows}):
+        sel = [r for r in rows if r['dataset'] == dataset and r['protocol'] == protocol]
         inits = sorted({'random' if r['init'] == 'random' else 'imagenet' for r in sel})
-        ax.set_xscale('log')
-        from matplotlib.ticker import FormatStrFormatter
-        ax.xaxis.set_major_formatter(FormatStrFormatter('%g'))
-        ax.xaxis.set_minor_formatter(FormatStrFormatter('%g'))
-        ax.tick_params(axis='x', which='minor', labelsize=7)
-        ax.set_xlabel(f"MACs (M) at {sel[0]['img_size']}x{sel[0]['img_size']}")
-        ax.set_ylabel('top-1 accuracy (%)')
-        ax.set_title(f'{dataset} / {protocol} (init: {", ".join(inits)})')
-        ax.grid(True, which='both', alpha=0.3)
-    for ax in list(axes.flat)[len(panels):]:
-        ax.axis('off')
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        panels.append(dict(
+            title=f'{dataset} / {protocol} (init: {", ".join(inits)})',
+            xlabel=f"MACs (M) at {sel[0]['img_size']}x{sel[0]['img_size']}",
+            ylabel='top-1 accuracy (%)', xlog=True,
+            points=[dict(x=int(r['macs']) / 1e6, y=100 * float(r['top1']),
+                         label=r['backbone'] + ('' if r['init'] == 'random' else ' (IN)'),
+                         highlight=r['backbone'].startswith('ghostnetv2')) for r in sel]))
+    scatter_panels(panels, path)
 
 
 def write_reports(csv_path: str, out: str) -> List[dict]:
