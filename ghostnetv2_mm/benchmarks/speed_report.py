@@ -65,13 +65,17 @@ def plot_latency_vs_top1(rows: List[dict], path: str) -> None:
     first = rows[0]['size']
     points = [r for r in rows if r['size'] == first]
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    seen_top1 = []
     for r in points:
         ours = r['model'].startswith('ghostnetv2')
         ax.scatter(r['median_ms'], r['top1'], s=60 if ours else 40,
                    marker='*' if ours else 'o', color='C3' if ours else 'C0')
+        # models of equal top-1 (the same network twice) get their labels stacked
+        below = seen_top1.count(r['top1'])
+        seen_top1.append(r['top1'])
         ax.annotate(f"{r['model']} ({r['layout'].replace('channels_last', 'CL')})",
                     (r['median_ms'], r['top1']), textcoords='offset points',
-                    xytext=(5, 4), fontsize=8)
+                    xytext=(5, 4 - 12 * below), fontsize=8)
     ax.set_xlabel(f'latency, ms (median, batch {rows[0]["batch"]}, input {first})')
     ax.set_ylabel('ImageNet-1k top-1, % (published)')
     ax.set_title('CPU latency vs. accuracy (this machine)')

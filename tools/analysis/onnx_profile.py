@@ -23,6 +23,7 @@ import tempfile
 from ghostnetv2_mm.benchmarks.onnx_profile import (TIMM_PEERS, export_timm_peer,
                                                    format_breakdown, op_breakdown, ratio_to,
                                                    time_interleaved)
+from ghostnetv2_mm.benchmarks.speed_report import plot_latency_vs_top1
 from ghostnetv2_mm.utils.cli import (ToolParser, image_size, non_negative_int, positive_int,
                                      tool_main)
 
@@ -34,6 +35,14 @@ def labelled_path(text: str):
     if not os.path.isfile(path):
         raise argparse.ArgumentTypeError(f'{text!r}: no such file {path!r}')
     return label, path
+
+
+def labelled_top1(text: str):
+    label, sep, value = text.partition('=')
+    try:
+        return label, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r}: expected LABEL=ACC (a number)') from None
 
 
 def parse_args(argv=None):
@@ -53,6 +62,11 @@ def parse_args(argv=None):
     parser.add_argument('--profile-size', type=image_size, default=(224, 224))
     parser.add_argument('--profile-runs', type=positive_int, default=20,
                         help='profiled runs per model (0: no breakdown)')
+    parser.add_argument('--top1', type=labelled_top1, nargs='*', default=[],
+                        metavar='LABEL=ACC', help='published top-1 of an --onnx model, '
+                        'for the table and the plot (the peers carry theirs)')
+    parser.add_argument('--plot', help='write the latency-accuracy plot (onnxruntime '
+                        'times at the first size) to this PNG')
     parser.add_argument('--workdir', help='where the peers are written (default: a '
                         'temporary folder)')
     args = parser.parse_args(argv)
@@ -69,14 +83,15 @@ def parse_args(argv=None):
 @tool_main
 def main(argv=None) -> int:
     args = parse_args(argv)
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or tmp
         paths = dict(args.onnx)
-        top1 = {}
+        top1 = {label: (acc, 'given') for label, acc in args.top1}
         for peer in args.peers:
             name, acc, source = TIMM_PEERS[peer]
             paths[peer] = export_timm_peer(name, os.path.join(workdir, f'{peer}.onnx'))
-            top1[peer] = f'{acc} ({source})'
+            top1[peer] = (acc, source)
         baseline = next(iter(paths))
         print(f'onnxruntime, {args.threads} intra-op thread(s), batch {args.batch}, '
               f'{args.rounds} interleaved rounds, {args.clock} clock; ratio = median of '
@@ -89,8 +104,12 @@ def main(argv=None) -> int:
             print(f'\n| {h}x{w} | median ms | vs {baseline} | ImageNet top-1 |')
             print('|---|---|---|---|')
             for name, t in times.items():
+                acc, source = top1.get(name, (None, ''))
+                shown = f'{acc} ({source})' if acc is not None else ''
                 print(f'| {name} | {statistics.median(t):.2f} | {ratios[name]:.2f} | '
-                      f'{top1.get(name, "")} |')
+                      f'{shown} |')
+                rows.append(dict(model=name, size=f'{h}x{w}', median_ms=statistics.median(t),
+                                 top1=acc, layout='onnxruntime', batch=args.batch))
         if args.profile_runs:
             h, w = args.profile_size
             print(f'\nkernel time per run by op type at {h}x{w} (onnxruntime profiler, '
@@ -99,6 +118,10 @@ def main(argv=None) -> int:
                 breakdown = op_breakdown(path, size=(h, w), batch=args.batch,
                                          runs=args.profile_runs, threads=args.threads)
                 print(format_breakdown(name, breakdown))
+    if args.plot:
+        plot_latency_vs_top1(rows, args.plot)
+        print(f'\nplot: {args.plot} (onnxruntime latency at the first size against '
+              'published top-1)')
     return 0
 
 
