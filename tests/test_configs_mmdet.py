@@ -177,23 +177,26 @@ def test_evaluation_scores_the_model_against_the_ground_truth_baseline(config, r
             assert metrics[f'coco/{kind}_{key}'] < 1.0, (kind, key, metrics)
 
 
-def _train_main(argv):
+def _train_main(argv, capsys):
+    """tools/train.py's one-line error (on stderr) for ``argv``."""
     import train  # tools/train.py
+    capsys.readouterr()
     with pytest.raises(SystemExit) as exc:
         train.main(argv)
-    return str(exc.value.code)
+    assert exc.value.code != 0
+    return capsys.readouterr().err
 
 
 @pytest.mark.parametrize('config', COCO_CONFIGS[:1] + DEMO_CONFIGS[:1])
-def test_missing_dataset_gives_the_preflight_message(config, tmp_path):
+def test_missing_dataset_gives_the_preflight_message(config, tmp_path, capsys):
     message = _train_main([osp.join(ROOT, config), '--work-dir', str(tmp_path),
                            '--cfg-options',
-                           f'train_dataloader.dataset.data_root={tmp_path}/nowhere/'])
+                           f'train_dataloader.dataset.data_root={tmp_path}/nowhere/'], capsys)
     assert 'is not on disk' in message and 'nowhere' in message
     assert 'ghostnetv2_mm.datasets.toy_shapes' in message
 
 
-def test_missing_weights_give_the_preflight_message(toy_root, tmp_path):
+def test_missing_weights_give_the_preflight_message(toy_root, tmp_path, capsys):
     config = osp.join(ROOT, 'configs', 'mask-rcnn_ghostnetv2-1.3x_coco.py')
     root = toy_root + '/'
     options = []
@@ -205,6 +208,6 @@ def test_missing_weights_give_the_preflight_message(toy_root, tmp_path):
     # nothing is downloaded in the tests).
     missing = f'{tmp_path}/ck_ghostnetv2_13.pth.tar'
     message = _train_main([config, '--work-dir', str(tmp_path), '--cfg-options'] + options
-                          + [f'model.backbone.init_cfg.checkpoint={missing}'])
+                          + [f'model.backbone.init_cfg.checkpoint={missing}'], capsys)
     assert missing in message and 'not on disk' in message
     assert 'model.backbone.init_cfg=None' in message
