@@ -79,7 +79,9 @@ def main(argv=None):
             latency_rounds=args.latency_rounds)
     except (BenchmarkError, CheckpointError) as exc:
         raise SystemExit(f'error: {exc}') from None
-    print(f'{len(rows)} rows in {args.out}/results.csv; table: {args.out}/results.md')
+    from mmengine.dist import is_main_process
+    if is_main_process():
+        print(f'{len(rows)} rows in {args.out}/results.csv; table: {args.out}/results.md')
     return rows
 
 

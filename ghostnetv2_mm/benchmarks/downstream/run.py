@@ -390,4 +390,6 @@ def run_downstream_benchmark(*, configs: Sequence[str], backbones: Sequence[str]
                         + f' ({time.time() - start:.0f} s)')
                 overall.update()
     overall.close()
+    from mmengine.dist import barrier
+    barrier()  # (distributed) the other processes read the rows once all are written
     return write_reports(csv_path, out) if main else read_rows(csv_path)
