@@ -72,7 +72,9 @@ def main(argv=None):
         data_root=args.data_root, iters=args.iters, init=args.init, seeds=args.seeds,
         cfg_options=args.cfg_options, launcher=args.launcher,
         latency_rounds=args.latency_rounds)
-    print(f'{len(rows)} rows in {args.out}/results.csv; table: {args.out}/results.md')
+    from mmengine.dist import is_main_process
+    if is_main_process():
+        print(f'{len(rows)} rows in {args.out}/results.csv; table: {args.out}/results.md')
     return rows
 
 

@@ -44,8 +44,8 @@ def _progress(**kwargs):
 
 
 def _is_main_process() -> bool:
-    # before the first Runner starts the process group, torchrun's RANK tells
-    return int(os.environ.get('RANK', '0')) == 0
+    # before the first Runner starts the process group, the launcher's rank tells
+    return int(os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0'))) == 0
 
 
 def config_name(path: str) -> str:
@@ -164,7 +164,10 @@ def measure_costs(backbones: Dict[str, torch.nn.Module], size, rounds: int,
 def cached_costs(path: str, wanted: Dict[str, dict], measure) -> Dict[str, dict]:
     """The costs in ``path`` for the backbones of ``wanted`` (name -> what the entry
     must match), measuring (``measure(names)``) and saving the others."""
-    cache = json.load(open(path)) if osp.isfile(path) else {}
+    cache = {}
+    if osp.isfile(path):
+        with open(path) as f:
+            cache = json.load(f)
     missing = [n for n, key in wanted.items()
                if any(cache.get(n, {}).get(k) != v for k, v in key.items())]
     if missing:
@@ -388,4 +391,6 @@ def run_downstream_benchmark(*, configs: Sequence[str], backbones: Sequence[str]
                         + f' ({time.time() - start:.0f} s)')
                 overall.update()
     overall.close()
+    from mmengine.dist import barrier
+    barrier()  # (distributed) the other processes read the rows once all are written
     return write_reports(csv_path, out) if main else read_rows(csv_path)
