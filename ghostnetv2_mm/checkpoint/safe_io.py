@@ -120,10 +120,13 @@ def refusal_error(path, exc: pickle.UnpicklingError) -> CheckpointError:
     message = str(exc)
     # what torch's weights_only unpickler says when a file asks for code (an import,
     # a call, an object built from a class outside the allow-list)
-    refusals = ('Unsupported global', 'unrecognized function', 'Can only build',
-                'Unsupported class')
+    # (compared without case: torch words it "Unsupported global" and, for a blocked
+    # module such as posix, "unsupported GLOBAL posix.system whose module posix is
+    # blocked")
+    refusals = ('unsupported global', 'unrecognized function', 'can only build',
+                'unsupported class', 'is blocked')
     detail = next((line.strip() for line in message.splitlines()
-                   if any(r in line for r in refusals)), None)
+                   if any(r in line.lower() for r in refusals)), None)
     if detail is not None:
         return CheckpointError(
             f'refused to load checkpoint {path!r}: it references a Python object '
