@@ -40,7 +40,10 @@ MIRRORS = {
         {'model.neck.in_channels', 'model.neck.out_channels', 'model.bbox_head.in_channels',
          'feature_channels',
          # SSDHead with mmdet 3.3.0's prediction bug worked around (ghostnetv2_mm.compat)
-         'model.bbox_head.type'}),
+         'model.bbox_head.type',
+         # a last batch of one image would stop training (BatchNorm on the SSDNeck's
+         # 1x1 maps): dropped, see the config
+         'train_dataloader.drop_last'}),
     'configs/deeplabv3plus_ghostnetv2_ade20k.py': (
         'mmseg::mobilenet_v2/mobilenet-v2-d8_deeplabv3plus_4xb4-160k_ade20k-512x512.py',
         {'model.pretrained', 'model.decode_head.in_channels',
