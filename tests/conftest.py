@@ -51,3 +51,21 @@ def toy_root(tmp_path_factory):
     make_toy_shapes(root, num_train=4, num_val=2, size=(64, 64), max_objects=2,
                     radius=(8, 20), seed=1)
     return root
+
+
+@pytest.fixture(autouse=True)
+def _log_handlers_on_open_streams():
+    """mmengine's loggers outlive a test; a handler still bound to a stream that
+    pytest's capture has closed would print '--- Logging error ---' (with a
+    traceback) into the output of a later test that reads stderr."""
+    import logging
+
+    from mmengine.logging import MMLogger
+    loggers = [logging.getLogger()] + list(MMLogger._instance_dict.values())
+    for logger in loggers:
+        for handler in logger.handlers:
+            if (isinstance(handler, logging.StreamHandler)
+                    and not isinstance(handler, logging.FileHandler)
+                    and getattr(handler.stream, 'closed', False)):
+                handler.stream = sys.stderr  # (setStream would flush the closed one)
+    yield

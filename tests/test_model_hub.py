@@ -101,9 +101,20 @@ def test_what_the_classifier_holds_equals_the_file(cached_v2):
 
 
 def test_inferencer_feature_extractor_and_inference_model_run_by_name(cached_v2):
+    from mmengine.registry import DefaultScope
     from mmpretrain import (FeatureExtractor, ImageClassificationInferencer,
                             inference_model)
     _, state_dict = cached_v2
+    # mmpretrain's inferencers build their pipelines in the current default scope;
+    # earlier tests of this process leave mmdet's current, which a user's fresh
+    # process does not have
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        _run_by_name(state_dict, ImageClassificationInferencer, FeatureExtractor,
+                     inference_model)
+
+
+def _run_by_name(state_dict, ImageClassificationInferencer, FeatureExtractor,
+                 inference_model):
     inferencer = ImageClassificationInferencer(V2_NAME)
     # the inferencer's model holds the file too (its default is pretrained=True)
     assert torch.equal(inferencer.model.backbone.layer0.conv.weight,
