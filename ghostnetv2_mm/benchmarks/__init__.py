@@ -8,6 +8,9 @@
                     (tools/analysis/onnx_profile.py)
 ``transfer``        the transfer protocol: data, linear probe, fine-tuning, reports
                     (tools/transfer_benchmark.py)
+``downstream``      a detection / segmentation config with each backbone swapped in:
+                    catalogue, rewiring, runs, reports (tools/downstream_benchmark.py)
+``report``          what the benchmarks' reports share: the growing CSV, panel plots
 ``int8``            INT8 against float32 with onnxruntime (tools/analysis/int8_study.py)
 ``gpu``             GPU training and inference throughput (tools/analysis/gpu_benchmark.py)
 
