@@ -10,33 +10,17 @@
 #   python tools/train.py configs/deeplabv3_ghostnetv2_ade20k.py
 #   bash tools/dist_train.sh configs/deeplabv3_ghostnetv2_ade20k.py 4
 #
-# Needs ADE20K under data/ade/ADEChallengeData2016. The official ImageNet weights are read
-# by URL (downloaded once into torch hub's cache); a local copy: --cfg-options
-# model.backbone.init_cfg.checkpoint=PATH; from scratch: model.backbone.init_cfg=None.
-_base_ = ['mmseg::deeplabv3/deeplabv3_r50-d8_4xb4-160k_ade20k-512x512.py']
-
-custom_imports = dict(imports=['ghostnetv2_mm'], allow_failed_imports=False)
+# Needs ADE20K under data/ade/ADEChallengeData2016. The dilated backbone and its ImageNet
+# weights (the official release file, by URL) come from _base_/ghostnetv2-d8_backbone.py.
+_base_ = ['mmseg::deeplabv3/deeplabv3_r50-d8_4xb4-160k_ade20k-512x512.py',
+          './_base_/ghostnetv2-d8_backbone.py']
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
     # The base config's ResNet weights must not reach the backbone: EncoderDecoder
     # copies model.pretrained into it. GhostNetV2's weights come from init_cfg.
     pretrained=None,
-    backbone=dict(
-        _delete_=True,
-        type='GhostNetV2',
-        arch='1.0x',
-        # Output stride 8, as mmseg's "-d8" models: stages 5-8 (strides 16 and 32
-        # in the classifier) keep stride 1 and dilate by 2 and 4 instead.
-        strides=(1, 2, 1, 2, 1, 1, 1, 1, 1),
-        dilations=(1, 1, 1, 1, 1, 2, 2, 4, 4),
-        # Last block of each resolution: 24 ch /4, 40 ch /8, 112 ch (dilated 2),
-        # 160 ch (dilated 4); all but the first at /8 here.
-        out_indices=(3, 5, 7, 9),
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/GhostNetV2/ck_ghostnetv2_10.pth.tar')),  # noqa: E501
+    backbone=dict(_base_.ghostnetv2_d8_backbone, norm_cfg=norm_cfg, norm_eval=False),
     # ASPP on the last bottleneck (160 ch; like MobileNetV2's 320-ch tap, not the
     # 960-ch final 1x1 conv). 256 ASPP channels (the DeepLabV3 paper's width) instead
     # of mmseg's ResNet-sized 512, which MobileNetV2 also keeps: at 512x512 the

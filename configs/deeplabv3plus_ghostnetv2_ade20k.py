@@ -7,31 +7,20 @@
 # mobilenet_v2/mobilenet-v2-d8_deeplabv3plus_4xb4-160k_ade20k-512x512.py (34.02 mIoU),
 # which this inherits unchanged: data pipeline, head widths, schedule, optimizer.
 # Needs ADE20K under data/ade/ADEChallengeData2016.
-_base_ = ['mmseg::mobilenet_v2/mobilenet-v2-d8_deeplabv3plus_4xb4-160k_ade20k-512x512.py']
-
-custom_imports = dict(imports=['ghostnetv2_mm'], allow_failed_imports=False)
+#
+# The backbone (_base_/ghostnetv2-d8_backbone.py, output stride 8 as the baseline's
+# "-d8") taps the last block of each resolution, as MobileNetV2's (1, 2, 4, 6): 24 ch at
+# /4 (the decoder's low-level input), 40 ch at /8, 112 ch and 160 ch (dilated). Its
+# BatchNorm is per GPU (the default), as the baseline's MobileNetV2; the heads use
+# SyncBN, as there.
+_base_ = ['mmseg::mobilenet_v2/mobilenet-v2-d8_deeplabv3plus_4xb4-160k_ade20k-512x512.py',
+          './_base_/ghostnetv2-d8_backbone.py']
 
 model = dict(
     # EncoderDecoder copies model.pretrained (MobileNetV2's weights in the base) into
     # the backbone; GhostNetV2's weights come from its init_cfg.
     pretrained=None,
-    backbone=dict(
-        _delete_=True,
-        type='GhostNetV2',
-        arch='1.0x',
-        # Output stride 8, as the baseline's "-d8": stages 5-8 keep stride 1 and
-        # dilate by 2 and 4 instead.
-        strides=(1, 2, 1, 2, 1, 1, 1, 1, 1),
-        dilations=(1, 1, 1, 1, 1, 2, 2, 4, 4),
-        # Last block of each resolution, as MobileNetV2's (1, 2, 4, 6): 24 ch at /4
-        # (the decoder's low-level input), 40 ch at /8, 112 ch and 160 ch (dilated).
-        out_indices=(3, 5, 7, 9),
-        # Per-GPU BatchNorm (the default), as the baseline's MobileNetV2; the heads
-        # use SyncBN, as there.
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://github.com/huawei-noah/Efficient-AI-Backbones/'
-            'releases/download/GhostNetV2/ck_ghostnetv2_10.pth.tar')),
+    backbone=dict(_base_.ghostnetv2_d8_backbone),
     # ASPP on the deepest tap (in_index 3 in the base). The decoder reads the first
     # output, the stride-4 tap, whose 24 channels are MobileNetV2's too
     # (c1_in_channels=24 in the base).

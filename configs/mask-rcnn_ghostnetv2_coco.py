@@ -4,25 +4,16 @@
 #
 # Everything not set here comes from mmdet's own Mask R-CNN R-50 config (data pipeline,
 # 1333x800 resize, RPN/RoI heads, schedule), so results compare with mmdet's baselines
-# (Mask R-CNN R-50 1x: 38.2 box / 34.7 mask AP). ImageNet weights: the official GhostNetV2
-# release file, by URL (downloaded once into torch hub's cache); a local copy: --cfg-options
-# model.backbone.init_cfg.checkpoint=PATH; from scratch: model.backbone.init_cfg=None.
-_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py']
+# (Mask R-CNN R-50 1x: 38.2 box / 34.7 mask AP). The backbone and its ImageNet weights
+# (the official release file, by URL) come from _base_/ghostnetv2_backbone.py.
+_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', './_base_/ghostnetv2_backbone.py']
 
-custom_imports = dict(imports=['ghostnetv2_mm'], allow_failed_imports=False)
-
+# The FPN starts at stride 4 (RetinaNet's at 8): the last block of stride 4 / 8 / 16 / 32,
+# 24 / 40 / 112 / 160 channels. Fine-tuned as in the RetinaNet config: stem frozen, BN
+# statistics kept (2 images per GPU are too few to re-estimate them).
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='GhostNetV2',
-        arch='1.0x',
-        # last block of stride 4 / 8 / 16 / 32: 24 / 40 / 112 / 160 channels
-        out_indices=(3, 5, 7, 9),
-        frozen_stages=0,  # the stem stays as pretrained (conv and BN)
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=True,  # 2 images per GPU are too few to re-estimate BN statistics
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/GhostNetV2/ck_ghostnetv2_10.pth.tar')),  # noqa: E501
+    backbone=dict(_base_.ghostnetv2_backbone, out_indices=(3, 5, 7, 9), frozen_stages=0,
+                  norm_cfg=dict(type='BN', requires_grad=True), norm_eval=True),
     neck=dict(in_channels=[24, 40, 112, 160]))
 
 # Optimizer. Same SGD schedule as mmdet's R-50 Mask R-CNN (lr 0.02 for 16 images per

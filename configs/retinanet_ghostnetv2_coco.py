@@ -4,26 +4,17 @@
 #
 # Everything not set here comes from mmdet's own RetinaNet R-50 config (data pipeline,
 # 1333x800 resize, head, anchors, schedule), so results compare with mmdet's baselines
-# (RetinaNet R-18 1x: 31.7 box AP). ImageNet weights: the official GhostNetV2 release file,
-# by URL (downloaded once into torch hub's cache); a local copy: --cfg-options
-# model.backbone.init_cfg.checkpoint=PATH; from scratch: model.backbone.init_cfg=None.
-_base_ = ['mmdet::retinanet/retinanet_r50_fpn_1x_coco.py']
-
-custom_imports = dict(imports=['ghostnetv2_mm'], allow_failed_imports=False)
+# (RetinaNet R-18 1x: 31.7 box AP). The backbone, its taps at strides 8 / 16 / 32 and its
+# ImageNet weights (the official release file, by URL) come from
+# _base_/ghostnetv2_backbone.py.
+_base_ = ['mmdet::retinanet/retinanet_r50_fpn_1x_coco.py', './_base_/ghostnetv2_backbone.py']
 
 model = dict(
     backbone=dict(
-        _delete_=True,
-        type='GhostNetV2',
-        arch='1.0x',
-        # last block of stride 8 / 16 / 32 (channels 40 / 112 / 160); RetinaNet
-        # starts at P3, so the stride-4 tap is not needed.
-        out_indices=(5, 7, 9),
+        _base_.ghostnetv2_backbone,
         frozen_stages=0,  # the stem stays as pretrained (conv and BN)
         norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=True,  # 2 images per GPU are too few to re-estimate BN statistics
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/GhostNetV2/ck_ghostnetv2_10.pth.tar')),  # noqa: E501
+        norm_eval=True),  # 2 images per GPU are too few to re-estimate BN statistics
     neck=dict(
         in_channels=[40, 112, 160],
         start_level=0,

@@ -8,23 +8,14 @@
 # Only the backbone and the neck's input widths differ from mmdet's own
 # yolo/yolov3_mobilenetv2_8xb24-ms-416-300e_coco.py (23.9 box AP), which this inherits
 # unchanged: data pipeline, anchors, head, schedule, optimizer.
-_base_ = ['mmdet::yolo/yolov3_mobilenetv2_8xb24-ms-416-300e_coco.py']
+#
+# The backbone (_base_/ghostnetv2_backbone.py) taps the last block of stride 8 / 16 / 32,
+# 40 / 112 / 160 channels, as MobileNetV2's (2, 4, 6) tap its last block of each stride
+# (32 / 96 / 320). mmdet switches MobileNetV2 to LeakyReLU here; GhostNetV2 keeps the
+# ReLU its ImageNet weights were trained with. BatchNorm trains: 24 images per GPU are
+# plenty. YOLOV3Neck lists its inputs deepest first.
+_base_ = ['mmdet::yolo/yolov3_mobilenetv2_8xb24-ms-416-300e_coco.py',
+          './_base_/ghostnetv2_backbone.py']
 
-custom_imports = dict(imports=['ghostnetv2_mm'], allow_failed_imports=False)
-
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='GhostNetV2',
-        arch='1.0x',
-        # Last block of stride 8 / 16 / 32 (40 / 112 / 160 channels), as MobileNetV2's
-        # (2, 4, 6) tap its last block of each stride (32 / 96 / 320). mmdet switches
-        # MobileNetV2 to LeakyReLU here; GhostNetV2 keeps the ReLU its ImageNet weights
-        # were trained with. BatchNorm trains: 24 images per GPU are plenty.
-        out_indices=(5, 7, 9),
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://github.com/huawei-noah/Efficient-AI-Backbones/'
-            'releases/download/GhostNetV2/ck_ghostnetv2_10.pth.tar')),
-    # YOLOV3Neck lists its inputs deepest first.
-    neck=dict(in_channels=[160, 112, 40]))
+model = dict(backbone=dict(_base_.ghostnetv2_backbone),
+             neck=dict(in_channels=[160, 112, 40]))

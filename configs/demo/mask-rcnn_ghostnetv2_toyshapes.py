@@ -18,15 +18,7 @@ channels = 64  # FPN / RPN / RoI feature width (256 in the COCO config)
 
 model = dict(
     data_preprocessor=dict(pad_size_divisor=32),
-    backbone=dict(
-        _delete_=True,
-        type='GhostNetV2',
-        arch='1.0x',
-        out_indices=(3, 5, 7, 9),  # strides 4 / 8 / 16 / 32
-        frozen_stages=-1,  # from scratch: everything trains
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=False,  # from scratch: BN statistics must be learnt
-        init_cfg=None),  # no ImageNet weights offline
+    backbone=dict(_base_.scratch_backbone, out_indices=(3, 5, 7, 9)),  # strides 4-32
     neck=dict(in_channels=[24, 40, 112, 160], out_channels=channels, num_outs=4),
     rpn_head=dict(
         in_channels=channels,

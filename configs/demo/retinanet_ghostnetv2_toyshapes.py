@@ -9,7 +9,8 @@
 # ToyShapes (ghostnetv2_mm/datasets/toy_shapes.py): 128x128 COCO-format images with 1-4
 # circles, squares and triangles, 20-60 px across. The model is mmdet's RetinaNet made
 # small for that: GhostNetV2 from scratch (BN in training mode; no ImageNet weights
-# offline), a 64-channel FPN over strides 8-64, anchors from 16 px, 2-conv heads.
+# offline) tapped at strides 8 / 16 / 32 (40 / 112 / 160 channels), a 64-channel FPN
+# over strides 8-64, anchors from 16 px, 2-conv heads.
 _base_ = [
     'mmdet::_base_/models/retinanet_r50_fpn.py', 'mmdet::retinanet/retinanet_tta.py',
     './_base_/toyshapes_detection.py'
@@ -19,15 +20,7 @@ channels = 64  # FPN / head width (256 in the COCO config)
 
 model = dict(
     data_preprocessor=dict(pad_size_divisor=32),
-    backbone=dict(
-        _delete_=True,
-        type='GhostNetV2',
-        arch='1.0x',
-        out_indices=(5, 7, 9),  # strides 8 / 16 / 32: 40 / 112 / 160 channels
-        frozen_stages=-1,  # from scratch: everything trains
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=False,  # from scratch: BN statistics must be learnt
-        init_cfg=None),  # no ImageNet weights offline
+    backbone=dict(_base_.scratch_backbone),
     neck=dict(in_channels=[40, 112, 160], out_channels=channels, start_level=0,
               add_extra_convs='on_input', num_outs=4),
     bbox_head=dict(

@@ -1,10 +1,12 @@
 """What the benchmarks' reports share: a CSV that grows one finished row at a time
-(never a half row) and the scatter plot with one panel per setting."""
+(never a half row), the Markdown page made from it and the scatter plot with one panel
+per setting."""
 import csv
 import io
 import math
 import os
 import os.path as osp
+import platform
 import tempfile
 from typing import List, Optional, Sequence
 
@@ -57,6 +59,18 @@ def append_row(path: str, row: dict, fields: Sequence[str]) -> None:
     writer.writerows(rows)
     writer.writerow({k: row.get(k, '') for k in fields})
     write_atomic(path, out.getvalue())
+
+
+def write_results_page(path: str, *, title: str, intro: str, body: Sequence[str]) -> None:
+    """Write a benchmark's Markdown page of results to ``path``, atomically: the
+    ``title``, the ``intro`` paragraph (what made the page and what its numbers mean;
+    its line breaks and indentation are folded into one line), the ``body`` lines and
+    the machine and torch version the rows were measured with."""
+    import torch
+    lines = [f'# {title}', '', ' '.join(intro.split()), '', *body,
+             f'Machine: {platform.processor() or platform.machine()}, '
+             f'torch {torch.__version__}.', '']
+    write_atomic(path, '\n'.join(lines))
 
 
 def scatter_panels(panels: Sequence[dict], path: str, columns: int = 2) -> None:
