@@ -10,15 +10,16 @@ mmseg's own visualizers.
 The checkpoint is loaded strictly, as by tools/test.py: a file that does not fit the
 config's model is refused, nothing is drawn. Class names come from the checkpoint's
 ``meta.dataset_meta`` when it has one, else from the config's dataset. A picture is
-written as ``OUT_DIR/<image name>.png`` (atomically); one that would replace an input
-image is refused before any work.
+written as ``OUT_DIR/<image name>.png`` (atomically; ``<image name>.<ext>.png`` for
+images whose names differ only in the extension); one that would replace an input
+image, a device or FIFO, or another picture is refused before any work.
 """
 import os
 import os.path as osp
 import sys
 
-from ghostnetv2_mm.utils.cli import (ToolParser, UserError, check_output, existing_file,
-                                     file_or_url, non_negative_int, tool_main)
+from ghostnetv2_mm.utils.cli import (ToolParser, UserError, check_output, check_outputs,
+                                     existing_file, file_or_url, non_negative_int, tool_main)
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
@@ -35,8 +36,14 @@ def list_images(path: str, limit: int):
     return files[:limit] if limit > 0 else files
 
 
-def out_file(out_dir: str, image: str) -> str:
-    return osp.join(out_dir, osp.splitext(osp.basename(image))[0] + '.png')
+def out_files(out_dir: str, images) -> dict:
+    """image -> its picture: ``OUT_DIR/<name without extension>.png``; images whose
+    names differ only in the extension (``cat.jpg``, ``cat.bmp``) keep it
+    (``cat.jpg.png``, ``cat.bmp.png``), so that no picture replaces another."""
+    stems = [osp.splitext(osp.basename(i))[0] for i in images]
+    return {image: osp.join(out_dir, (stem if stems.count(stem) == 1
+                                      else osp.basename(image)) + '.png')
+            for image, stem in zip(images, stems)}
 
 
 def build(cfg, checkpoint: str, device: str):
@@ -89,10 +96,11 @@ def parse_args(argv=None):
         parser.error(f'--score-thr {args.score_thr}: allowed: a score in [0, 1]')
     args.images = list_images(args.inputs, args.limit)
     check_output(args.out_dir, '--out-dir', is_dir=True)
-    for image in args.images:
-        check_output(out_file(args.out_dir, image), '--out-dir',
-                     inputs=[('inputs', i) for i in args.images]
-                     + [('config', args.config), ('checkpoint', args.checkpoint)])
+    args.pictures = out_files(args.out_dir, args.images)
+    # every picture: not an input, not a device, not another picture
+    check_outputs([('--out-dir', p) for p in args.pictures.values()],
+                  [('inputs', i) for i in args.images]
+                  + [('config', args.config), ('checkpoint', args.checkpoint)])
     return args
 
 
@@ -112,15 +120,17 @@ def main(argv=None):
     scope, model, predict, visualizer = build(cfg, args.checkpoint, args.device)
     os.makedirs(args.out_dir, exist_ok=True)
     progress = ProgressBar(len(args.images))
+    written = 0
     for path in args.images:
         result = predict(model, path)
         image = mmcv.imread(path, channel_order='rgb')
         extra = dict(pred_score_thr=args.score_thr) if scope == 'mmdet' else {}
-        with atomic_output(out_file(args.out_dir, path)) as out:
+        with atomic_output(args.pictures[path]) as out:
             visualizer.add_datasample(osp.basename(path), image, data_sample=result,
                                       draw_gt=False, show=False, out_file=out.path, **extra)
+        written += out.kept == out.target
         progress.update()
-    print(f'\nsaved {len(args.images)} picture(s) with predictions to {args.out_dir}')
+    print(f'\nsaved {written} picture(s) with predictions to {args.out_dir}')
     return 0
 
 

@@ -24,8 +24,10 @@ import argparse
 
 from mmengine.config import DictAction
 
-from ghostnetv2_mm.benchmarks.downstream import BACKBONES, INITS, run_downstream_benchmark
-from ghostnetv2_mm.utils.cli import ToolParser, positive_int, tool_main
+from ghostnetv2_mm.benchmarks.downstream import (BACKBONES, INITS, output_files,
+                                                 run_downstream_benchmark)
+from ghostnetv2_mm.utils.cli import (ToolParser, check_output, check_outputs, positive_int,
+                                     tool_main)
 
 
 def parse_args(argv=None):
@@ -61,6 +63,9 @@ def parse_args(argv=None):
                      f'{", ".join(BACKBONES)}')
     if len(set(args.seeds)) != len(args.seeds):
         parser.error(f'--seeds {args.seeds}: a seed is repeated')
+    check_output(args.out, '--out', is_dir=True)
+    check_outputs(output_files(args.out, args.configs, args.backbones, args.seeds),
+                  [('configs', c) for c in args.configs] + [('--data-root', args.data_root)])
     return args
 
 

@@ -6,8 +6,9 @@
 """
 import sys
 
-from ghostnetv2_mm.utils.cli import (ToolParser, UserError, add_runner_arguments,
-                                     existing_file, file_or_url, tool_main)
+from ghostnetv2_mm.utils.cli import (ARGUMENT_STATUS, ToolParser, UserError,
+                                     add_runner_arguments, existing_file, file_or_url,
+                                     tool_main)
 from ghostnetv2_mm.utils.toolkit import runner_config
 
 
@@ -46,8 +47,14 @@ def main(argv=None):
     if cfg.get('model', {}).get('backbone', {}).get('init_cfg') is not None:
         cfg.model.backbone.init_cfg = None
 
-    from ghostnetv2_mm.utils.preflight import check_datasets, setup_launcher
-    from ghostnetv2_mm.utils.toolkit import setup_toolkit
+    from ghostnetv2_mm.utils.preflight import (check_config_dump, check_datasets,
+                                               check_show_dir, setup_launcher)
+    from ghostnetv2_mm.utils.toolkit import setup_toolkit, toolkit_of
+    # every file the runner and the drawings will write, before anything runs
+    problem = check_config_dump(cfg) or (
+        check_show_dir(cfg, args.show_dir, toolkit_of(cfg)) if args.show_dir else None)
+    if problem:
+        raise UserError(problem, ARGUMENT_STATUS)
     scope = setup_toolkit(cfg)
     from ghostnetv2_mm.checkpoint import load_model_weights
     problem = check_datasets(cfg, splits=('test',)) or setup_launcher(cfg)

@@ -14,8 +14,8 @@ import sys
 
 from mmengine.config import Config
 
-from ghostnetv2_mm.utils.cli import (ToolParser, UserError, add_runner_arguments,
-                                     existing_file, tool_main)
+from ghostnetv2_mm.utils.cli import (ARGUMENT_STATUS, ToolParser, UserError,
+                                     add_runner_arguments, existing_file, tool_main)
 from ghostnetv2_mm.utils.toolkit import runner_config
 
 
@@ -57,9 +57,12 @@ def build_config(args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
-    from ghostnetv2_mm.utils.preflight import (check_datasets, check_feature_channels,
-                                               check_pretrained, setup_launcher,
-                                               use_atomic_checkpoint_writes)
+    from ghostnetv2_mm.utils.preflight import (check_config_dump, check_datasets,
+                                               check_feature_channels, check_pretrained,
+                                               setup_launcher, use_atomic_checkpoint_writes)
+    problem = check_config_dump(cfg)  # before anything runs or is written
+    if problem:
+        raise UserError(problem, ARGUMENT_STATUS)
     from ghostnetv2_mm.utils.toolkit import setup_toolkit
     setup_toolkit(cfg)
     import ghostnetv2_mm  # noqa: F401  (lets --resume read mmengine checkpoints safely)

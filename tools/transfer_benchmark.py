@@ -41,8 +41,9 @@ import argparse
 from typing import List, Sequence
 
 from ghostnetv2_mm.benchmarks.transfer import (BACKBONES, MMPRETRAIN_DATASETS, PROTOCOLS,
-                                               run_benchmark)
-from ghostnetv2_mm.utils.cli import ToolParser, non_negative_int, positive_int, tool_main
+                                               output_files, run_benchmark)
+from ghostnetv2_mm.utils.cli import (ToolParser, check_output, check_outputs, non_negative_int,
+                                     positive_int, tool_main)
 
 
 def _split_list(values: Sequence[str]) -> List[str]:
@@ -107,6 +108,9 @@ def parse_args(argv=None):
     args.weights = weights
     if args.img_size < 8 or args.epochs < 1:
         parser.error('--img-size must be >= 8 and --epochs >= 1')
+    check_output(args.out, '--out', is_dir=True)
+    check_outputs(output_files(args.out), [('--weights', p) for p in weights.values()]
+                  + [('--datasets', d.partition('=')[2]) for d in args.datasets if '=' in d])
     return args
 
 

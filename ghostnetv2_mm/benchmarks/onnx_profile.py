@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..utils.fileio import atomic_output
 from .timing import interleaved
 
 #: Op types counted as convolution time (onnxruntime fuses Conv + activation into
@@ -182,12 +183,11 @@ def export_timm_peer(name: str, path: str, *, dynamic: bool = True, opset: int =
         raise ValueError(f'name={name!r}: not a timm model')
     model = Features(timm.create_model(name, pretrained=False)).eval()
     axes = {0: 'batch', 2: 'height', 3: 'width'}
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), atomic_output(path) as out:
         # the TorchScript exporter on purpose: the one the issue's peers were timed with
         warnings.filterwarnings('ignore', message='You are using the legacy TorchScript')
         warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
-        torch.onnx.export(model, (torch.randn(1, 3, *size),), path, dynamo=False,
+        torch.onnx.export(model, (torch.randn(1, 3, *size),), out.path, dynamo=False,
                           opset_version=opset, input_names=['input'],
                           output_names=['features'], do_constant_folding=True,
                           dynamic_axes={'input': axes, 'features': axes} if dynamic else None)

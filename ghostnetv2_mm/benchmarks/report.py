@@ -10,6 +10,8 @@ import platform
 import tempfile
 from typing import List, Optional, Sequence
 
+from ..utils.fileio import atomic_output, refuse_special
+
 
 def read_rows(path: str) -> List[dict]:
     """The rows of the CSV at ``path`` ([] when it does not exist)."""
@@ -22,6 +24,7 @@ def read_rows(path: str) -> List[dict]:
 def write_atomic(path: str, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder, renamed
     over it once complete: an interruption leaves the old file or the new one."""
+    refuse_special(path)  # a device or FIFO is never renamed over
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + osp.basename(path), suffix='.tmp')
@@ -34,6 +37,7 @@ def write_atomic(path: str, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        refuse_special(path)  # (it may have appeared meanwhile)
         os.replace(tmp, path)
     except BaseException:
         if osp.exists(tmp):
@@ -119,6 +123,6 @@ def scatter_panels(panels: Sequence[dict], path: str, columns: int = 2) -> None:
     for ax in list(axes.flat)[len(panels):]:
         ax.axis('off')
     fig.tight_layout()
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_output(path) as out:
+        fig.savefig(out.path, dpi=110)
     plt.close(fig)

@@ -15,8 +15,9 @@ import argparse
 import functools
 import os
 import signal
+import stat
 import sys
-from typing import Iterable, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 ARGUMENT_STATUS = 2
 TERMINATED_STATUS = 128 + signal.SIGTERM
@@ -213,6 +214,23 @@ def same_file(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
+def special_file_kind(path: str) -> Optional[str]:
+    """What ``path`` is when it exists and is neither a regular file nor a folder
+    (``'a character device'``, ``'a FIFO'``, ...), else None. Links are followed:
+    a link to ``/dev/null`` is a character device."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    for test, kind in ((stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block device'),
+                       (stat.S_ISFIFO, 'a FIFO (named pipe)'), (stat.S_ISSOCK, 'a socket')):
+        if test(mode):
+            return kind
+    return 'not a regular file'
+
+
 def check_output(path: str, option: str, inputs: Iterable[Tuple[str, Optional[str]]] = (),
                  suffixes: Optional[Sequence[str]] = None, is_dir: bool = False) -> None:
     """Refuse, before any work, an output that cannot be written or would destroy an
@@ -225,6 +243,10 @@ def check_output(path: str, option: str, inputs: Iterable[Tuple[str, Optional[st
             are skipped. The output must be none of them.
         suffixes (sequence of str, optional): Allowed extensions (lower case).
         is_dir (bool): The output is a folder (created if missing).
+
+    An existing output that is not a regular file (a device such as ``/dev/null``, a
+    FIFO, a socket) is refused: writing replaces the target by renaming a new file
+    over it, which would replace the device itself.
     """
     def refuse(what):
         raise UserError(f'{option} {path!r}: {what}; nothing was written',
@@ -232,6 +254,10 @@ def check_output(path: str, option: str, inputs: Iterable[Tuple[str, Optional[st
 
     if not path:
         refuse('an empty path')
+    special = special_file_kind(path)
+    if special:
+        refuse(f'is {special}, not a regular {"folder" if is_dir else "file"}: a tool '
+               'never replaces one; give a file name')
     if is_dir:
         if os.path.exists(path) and not os.path.isdir(path):
             refuse('is a file, expected a folder')
@@ -250,6 +276,49 @@ def check_output(path: str, option: str, inputs: Iterable[Tuple[str, Optional[st
                    'input); choose another name')
     if suffixes and not path.lower().endswith(tuple(suffixes)):
         refuse(f'the file name must end with {" or ".join(suffixes)}')
+
+
+def check_outputs(outputs: Iterable[Tuple[str, Optional[str]]],
+                  inputs: Iterable[Tuple[str, Optional[str]]] = ()) -> List[str]:
+    """The planner of every file a tool will write, run before any work.
+
+    Each output gets :func:`check_output`'s checks against every input (not a
+    device, FIFO or socket, not a folder, writable, none of the inputs), and no two
+    outputs may be one file (``--plot`` equal to ``--out``, two pictures of one
+    name, a ``NAME.failed.EXT`` that is another output). Derived outputs are listed
+    under the option they come from, e.g. ``('--keep-failed', 'x.failed.onnx')`` or
+    ``('--workdir', 'wd/peer.onnx')``.
+
+    Args:
+        outputs (iterable of (str, str)): (option, path) of every file the tool may
+            write; None entries are skipped.
+        inputs (iterable of (str, str)): (option, path) of every input.
+
+    Returns:
+        list of str: The output paths, in order.
+    """
+    inputs = [(name, path) for name, path in inputs if path]
+    seen: List[Tuple[str, str]] = []
+    for option, path in outputs:
+        if path is None:
+            continue
+        check_output(path, option, inputs=inputs)
+        for other_option, other in seen:
+            if same_file(path, other):
+                raise UserError(
+                    f'{option} {path!r}: is the same file as {other_option} {other!r} (one '
+                    'output would replace the other); choose another name; nothing was '
+                    'written', ARGUMENT_STATUS)
+        seen.append((option, path))
+    return [path for _, path in seen]
+
+
+def kept_outputs(option: str, path: str, keep_failed: bool) -> List[Tuple[str, str]]:
+    """(option, path) of what an :class:`~ghostnetv2_mm.utils.fileio.atomic_output`
+    of ``path`` may write: ``path``, and with ``--keep-failed`` its
+    ``NAME.failed.EXT``, for :func:`check_outputs`."""
+    from .fileio import failed_path
+    return [(option, path)] + ([('--keep-failed', failed_path(path))] if keep_failed else [])
 
 
 def image_size(text: str) -> Tuple[int, int]:

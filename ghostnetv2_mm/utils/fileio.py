@@ -7,10 +7,17 @@ removed, or, when asked, kept under a name that says it failed
 (:func:`failed_path`). So the target is always either the old file or the complete
 new one, also after an exception, Ctrl-C or SIGTERM (the tools turn SIGTERM into an
 exception, see :mod:`ghostnetv2_mm.utils.cli`).
+
+A target that exists and is not a regular file (``/dev/null``, a FIFO, a socket) is
+never renamed over: as root, renaming onto ``/dev/null`` would replace the device
+with a regular file. :func:`refuse_special` checks this when the block starts and
+again just before the rename, in case such a file appeared meanwhile.
 """
 import os
 import tempfile
 from typing import Optional
+
+from .cli import UserError, special_file_kind
 
 TEMP_TAG = '.tmp-'
 
@@ -19,6 +26,16 @@ def failed_path(path) -> str:
     """Where a result whose check failed is kept: ``x.onnx`` -> ``x.failed.onnx``."""
     root, ext = os.path.splitext(os.fspath(path))
     return f'{root}.failed{ext}'
+
+
+def refuse_special(path) -> None:
+    """Raise :class:`~ghostnetv2_mm.utils.cli.UserError` when ``path`` exists and is
+    not a regular file or folder (a device, a FIFO, a socket): it must not be
+    replaced."""
+    kind = special_file_kind(os.fspath(path))
+    if kind:
+        raise UserError(f'{os.fspath(path)!r} is {kind}, not a regular file: it is never '
+                        'replaced; nothing was written there')
 
 
 def _umask() -> int:
@@ -32,6 +49,7 @@ def _replace(tmp: str, target: str) -> None:
     ``open()`` would give (or the mode of the file it replaces)."""
     with open(tmp, 'rb+') as f:
         os.fsync(f.fileno())
+    refuse_special(target)  # (it may have appeared since the block began)
     try:
         mode = os.stat(target).st_mode & 0o777
     except FileNotFoundError:
@@ -82,6 +100,9 @@ class atomic_output:  # noqa: N801 - used as a context manager, like open()
         return line
 
     def __enter__(self):
+        refuse_special(self.target)
+        if self.keep_failed:
+            refuse_special(failed_path(self.target))
         self.existed = os.path.exists(self.target)
         directory = os.path.dirname(os.path.abspath(self.target))
         os.makedirs(directory, exist_ok=True)

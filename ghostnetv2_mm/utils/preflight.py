@@ -1,12 +1,14 @@
 """Checks run before training/testing starts, so that a missing dataset or missing
 pretrained weights give one clear message instead of a failure deep in a runner."""
 import os
+import re
 from typing import List, Optional
 
 from mmengine.config import Config
 
 from ..checkpoint.reading import TRAIN_FROM_SCRATCH_HINT
 from ..models import FAMILY
+from .cli import same_file, special_file_kind
 
 PRETRAINED_HINT = (
     'The named configs read the official ImageNet weights by URL (downloaded once into '
@@ -220,3 +222,117 @@ def use_atomic_checkpoint_writes(cfg: Config, backend: str) -> None:
     if '://' in str(out_dir) or hook.get('backend_args') or hook.get('file_client_args'):
         return
     hook['backend_args'] = dict(backend=backend)
+
+
+# ------------------------------------------------------------- files the runner writes
+# mmengine's Runner names each run's folder in the work dir by its start time.
+_RUN_FOLDER = re.compile(r'^\d{8}_\d{6}$')
+
+
+def config_dump_path(cfg: Config) -> Optional[str]:
+    """Where mmengine's Runner writes the config when it starts:
+    ``<work_dir>/<the config's file name>`` (None when the config has no file: the
+    runner then names the dump after the run's new timestamp)."""
+    filename = getattr(cfg, 'filename', None)
+    if not filename or not cfg.get('work_dir'):
+        return None
+    return os.path.join(cfg.work_dir, os.path.basename(filename))
+
+
+def _earlier_records(work_dir: str) -> List[str]:
+    """The config texts earlier runs left in ``work_dir``: every run's log
+    (``<timestamp>/<timestamp>.log``, which holds ``Config:`` and the dumped text)
+    and its ``<timestamp>/vis_data/config.py`` (LocalVisBackend's copy)."""
+    texts = []
+    try:
+        runs = sorted(d for d in os.listdir(work_dir) if _RUN_FOLDER.match(d))
+    except OSError:
+        return texts
+    for run in runs:
+        for rel in (f'{run}.log', os.path.join('vis_data', 'config.py')):
+            path = os.path.join(work_dir, run, rel)
+            try:
+                with open(path, encoding='utf-8', errors='replace') as f:
+                    texts.append(f.read())
+            except OSError:
+                pass
+    return texts
+
+
+def check_config_dump(cfg: Config) -> Optional[str]:
+    """Whether mmengine's config dump may go where the Runner writes it.
+
+    The Runner writes the merged config to ``<work_dir>/<config file name>`` (plainly,
+    not atomically) before anything runs. The file there may be replaced only when it
+    is this tool's own earlier dump: a regular file whose whole text is the config an
+    earlier run in this work dir recorded (each run's log holds it after
+    ``Config:``, and ``vis_data/config.py`` is a copy). Anything else there (the
+    config itself when the work dir is the config's folder, another file of the
+    same name, a device, a FIFO, a folder) is refused before the run.
+
+    Returns:
+        str or None: The problem, one line, or None when the dump may be written.
+    """
+    path = config_dump_path(cfg)
+    if path is None or not os.path.lexists(path):
+        return None
+    where = (f'--work-dir {cfg.work_dir!r}: mmengine\'s runner writes the config to '
+             f'{path!r}')
+    kind = special_file_kind(path)
+    if kind or os.path.isdir(path):
+        return f'{where}, which is {kind or "a folder"}; give another --work-dir'
+    try:
+        with open(path, encoding='utf-8', errors='replace') as f:
+            text = f.read()
+    except OSError as exc:
+        return f'{where}, which cannot be read ({exc}); give another --work-dir'
+    if text.strip() and any(text in record for record in _earlier_records(cfg.work_dir)):
+        return None  # an earlier run's dump: replacing it loses nothing
+    what = ('the config itself' if same_file(path, cfg.filename) else
+            'a file that is no earlier run\'s dump of the config')
+    return (f'{where}, replacing {what} (it would be lost); give another --work-dir '
+            '(e.g. work_dirs/<name>) or move that file')
+
+
+def check_show_dir(cfg: Config, show_dir: str, scope: str) -> Optional[str]:
+    """Whether tools/test.py's ``--show-dir`` drawings may go where the toolkit's
+    hook writes them.
+
+    mmdet's DetVisualizationHook writes each drawing as ``<dir>/<image file name>``,
+    with ``<dir>`` = ``show_dir`` when it is absolute, else
+    ``<work_dir>/<new timestamp>/show_dir`` (a new folder). An absolute ``show_dir``
+    that is the folder of the test images would replace every image by its drawing:
+    refused. mmseg's visualizer writes under ``show_dir/vis_data/`` (``vis_image/
+    test_<name>_<step>.png`` and a copy of the config, ``config.py``), which must not
+    be the config or a device. A ``show_dir`` that is a file is refused.
+
+    Returns:
+        str or None: The problem, one line, or None.
+    """
+    def problem(what):
+        return f'--show-dir {show_dir!r}: {what}; nothing was run'
+
+    if os.path.exists(show_dir) and not os.path.isdir(show_dir):
+        return problem(f'is {special_file_kind(show_dir) or "a file"}, expected a folder')
+    if scope == 'mmdet' and os.path.isabs(show_dir):
+        for dataset in unwrap_datasets((cfg.get('test_dataloader') or {}).get('dataset')):
+            prefix = dataset.get('data_prefix') or {}
+            img = prefix.get('img') if isinstance(prefix, dict) else prefix
+            if img is None:
+                continue
+            images = os.path.join(dataset.get('data_root') or '', img)
+            if os.path.isdir(images) and same_file(show_dir, images):
+                return problem(f'is the folder of the test images ({images!r}): each '
+                               'drawing is named as its image and would replace it; give '
+                               'another folder')
+    if scope == 'mmseg':
+        dump = os.path.join(show_dir, 'vis_data', 'config.py')
+        kind = special_file_kind(dump)
+        if kind or os.path.isdir(dump):
+            return problem(f'the visualizer writes the config to {dump!r}, which is '
+                           f'{kind or "a folder"}')
+        config = getattr(cfg, 'filename', None)
+        if config and same_file(dump, config):
+            return problem(f'the visualizer writes the config to {dump!r}, which is the '
+                           'config itself')
+    return None

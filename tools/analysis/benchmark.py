@@ -53,8 +53,8 @@ from typing import Tuple
 from ghostnetv2_mm.benchmarks.speed import PEERS, run_speed_benchmark
 from ghostnetv2_mm.benchmarks.speed_report import plot_latency_vs_top1, write_table
 from ghostnetv2_mm.models import ARCH_WIDTHS
-from ghostnetv2_mm.utils.cli import (ToolParser, image_size, non_negative_int, positive_int,
-                                     tool_main)
+from ghostnetv2_mm.utils.cli import (ToolParser, check_outputs, image_size, non_negative_int,
+                                     positive_int, tool_main)
 
 
 def parse_config_spec(text: str) -> Tuple[str, Tuple[int, int]]:
@@ -108,6 +108,9 @@ def parse_args(argv=None):
         parser.error('--throughput-batch, --warmup must be >= 0, --throughput-repeats >= 1')
     if not args.configs and not (args.models and args.sizes):
         parser.error('nothing to time: give --models and --sizes, or --configs')
+    # both files checked before the (long) run: not an input, not each other
+    check_outputs([('--out', args.out), ('--plot', args.plot)],
+                  [('--configs', path) for path, _ in args.configs])
     return args
 
 

@@ -14,7 +14,8 @@
 import os
 
 from ghostnetv2_mm.benchmarks.gpu import run_gpu_benchmark
-from ghostnetv2_mm.utils.cli import ToolParser, positive_int, tool_main
+from ghostnetv2_mm.utils.cli import ToolParser, check_outputs, positive_int, tool_main
+from ghostnetv2_mm.utils.fileio import atomic_write_bytes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DETECTORS = {
@@ -28,7 +29,9 @@ def parse_args(argv=None):
     parser.add_argument('--iters', type=positive_int, default=20)
     parser.add_argument('--size', type=int, nargs=2, default=[800, 1216])
     parser.add_argument('--out', help='also write the tables to this file')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_outputs([('--out', args.out)])  # before the run, not after it
+    return args
 
 
 @tool_main
@@ -38,8 +41,7 @@ def main(argv=None):
                              iters=args.iters, size=args.size)
     print(text)
     if args.out:
-        with open(args.out, 'w') as f:
-            f.write(text)
+        atomic_write_bytes(text.encode(), args.out)
 
 
 if __name__ == '__main__':

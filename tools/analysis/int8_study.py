@@ -25,7 +25,8 @@ kept in float32.
 import sys
 
 from ghostnetv2_mm.benchmarks.int8 import run_int8_study
-from ghostnetv2_mm.utils.cli import ToolParser, positive_int, tool_main
+from ghostnetv2_mm.utils.cli import ToolParser, check_outputs, positive_int, tool_main
+from ghostnetv2_mm.utils.fileio import atomic_write_bytes
 
 
 def parse_args(argv=None):
@@ -40,7 +41,9 @@ def parse_args(argv=None):
                         help='threads of the timed runs (fine-tuning uses all cores)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', help='write the Markdown tables here')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_outputs([('--out', args.out)])  # before the run, not after it
+    return args
 
 
 @tool_main
@@ -51,8 +54,7 @@ def main(argv=None):
                           threads=args.threads, seed=args.seed)
     print(text)
     if args.out:
-        with open(args.out, 'w') as f:
-            f.write(text)
+        atomic_write_bytes(text.encode(), args.out)
     return 0
 
 

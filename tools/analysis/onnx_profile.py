@@ -24,8 +24,8 @@ from ghostnetv2_mm.benchmarks.onnx_profile import (TIMM_PEERS, export_timm_peer,
                                                    format_breakdown, op_breakdown, ratio_to,
                                                    time_interleaved)
 from ghostnetv2_mm.benchmarks.speed_report import plot_latency_vs_top1
-from ghostnetv2_mm.utils.cli import (ToolParser, image_size, non_negative_int, positive_int,
-                                     tool_main)
+from ghostnetv2_mm.utils.cli import (ToolParser, check_output, check_outputs, image_size,
+                                     non_negative_int, positive_int, tool_main)
 
 
 def labelled_path(text: str):
@@ -77,7 +77,18 @@ def parse_args(argv=None):
             parser.error(f'--{name} must be >= 1, got {getattr(args, name)}')
     if args.warmup < 0 or args.profile_runs < 0:
         parser.error('--warmup and --profile-runs must be >= 0')
+    # every file written (the peers' exports in --workdir, the plot) is checked
+    # against the --onnx inputs and each other before the run
+    if args.workdir:
+        check_output(args.workdir, '--workdir', is_dir=True)
+    check_outputs([('--workdir', peer_file(args.workdir, p)) for p in args.peers
+                   if args.workdir] + [('--plot', args.plot)],
+                  [(f'--onnx {label}', path) for label, path in args.onnx])
     return args
+
+
+def peer_file(workdir: str, peer: str) -> str:
+    return os.path.join(workdir, f'{peer}.onnx')
 
 
 @tool_main
@@ -90,7 +101,7 @@ def main(argv=None) -> int:
         top1 = {label: (acc, 'given') for label, acc in args.top1}
         for peer in args.peers:
             name, acc, source = TIMM_PEERS[peer]
-            paths[peer] = export_timm_peer(name, os.path.join(workdir, f'{peer}.onnx'))
+            paths[peer] = export_timm_peer(name, peer_file(workdir, peer))
             top1[peer] = (acc, source)
         baseline = next(iter(paths))
         print(f'onnxruntime, {args.threads} intra-op thread(s), batch {args.batch}, '

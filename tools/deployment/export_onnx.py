@@ -35,8 +35,9 @@ import os
 import sys
 
 from ghostnetv2_mm.deployment.export import DEFAULT_OPSET, OPSETS
-from ghostnetv2_mm.utils.cli import (ToolParser, check_output, existing_file, file_or_url,
-                                     image_size, int_in, positive_int, tool_main)
+from ghostnetv2_mm.utils.cli import (ToolParser, check_output, check_outputs, existing_file,
+                                     file_or_url, image_size, int_in, kept_outputs,
+                                     positive_int, tool_main)
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 
@@ -92,9 +93,10 @@ def parse_args(argv=None):
         if not args.config:
             parser.error('--check-images needs --config (its test pipeline prepares them)')
         args.check_images = image_files(parser, args.check_images)
-    check_output(args.out, '--out', suffixes=('.onnx',),
-                 inputs=[('--config', args.config), ('--checkpoint', args.checkpoint)]
-                 + [('--check-images', p) for p in args.check_images or []])
+    inputs = ([('--config', args.config), ('--checkpoint', args.checkpoint)]
+              + [('--check-images', p) for p in args.check_images or []])
+    check_output(args.out, '--out', suffixes=('.onnx',), inputs=inputs)
+    check_outputs(kept_outputs('--out', args.out, args.keep_failed), inputs)
     return args
 
 

@@ -33,7 +33,7 @@ import sys
 
 from ghostnetv2_mm.checkpoint import read_checkpoint, save_checkpoint_file, unwrap_state_dict
 from ghostnetv2_mm.models import ARCH_WIDTHS, FAMILY, fuse_state_dict
-from ghostnetv2_mm.utils.cli import (ToolParser, check_output, file_or_url,
+from ghostnetv2_mm.utils.cli import (ToolParser, check_outputs, file_or_url, kept_outputs,
                                      non_negative_int, positive_int, tool_main)
 from ghostnetv2_mm.utils.fileio import atomic_output
 
@@ -54,7 +54,7 @@ def parse_args(argv=None):
     parser.add_argument('--keep-failed', action='store_true',
                         help='when the self-check fails, keep the file as NAME.failed.pth')
     args = parser.parse_args(argv)
-    check_output(args.dst, 'dst', inputs=[('src', args.src)])
+    check_outputs(kept_outputs('dst', args.dst, args.keep_failed), [('src', args.src)])
     return args
 
 

@@ -21,8 +21,9 @@ import os
 import sys
 
 from ghostnetv2_mm.deployment.quantize import INT8_TOLERANCE
-from ghostnetv2_mm.utils.cli import (ToolParser, UserError, check_output, existing_dir,
-                                     existing_file, positive_int, tool_main)
+from ghostnetv2_mm.utils.cli import (ToolParser, UserError, check_output, check_outputs,
+                                     existing_dir, existing_file, kept_outputs, positive_int,
+                                     tool_main)
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
@@ -54,6 +55,7 @@ def parse_args(argv=None):
     if not args.tolerance >= 0:
         parser.error(f'--tolerance {args.tolerance}: must be >= 0')
     check_output(args.dst, 'dst', inputs=[('src', args.src)], suffixes=('.onnx',))
+    check_outputs(kept_outputs('dst', args.dst, args.keep_failed), [('src', args.src)])
     return args
 
 

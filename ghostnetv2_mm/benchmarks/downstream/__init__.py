@@ -11,8 +11,8 @@ catalogue, swapped in with the config's taps and output stride.
 from .catalogue import BACKBONES, Backbone, Build, dilate, get_backbone
 from .config import ConfigError, Taps, rewire, shorten_schedule, swap_backbone, taps_of
 from .results import CSV_FIELDS, PLOT
-from .run import BenchmarkError, INITS, run_downstream_benchmark
+from .run import BenchmarkError, INITS, output_files, run_downstream_benchmark
 
 __all__ = ['BACKBONES', 'Backbone', 'Build', 'dilate', 'get_backbone', 'ConfigError',
            'Taps', 'rewire', 'shorten_schedule', 'swap_backbone', 'taps_of', 'CSV_FIELDS',
-           'PLOT', 'BenchmarkError', 'INITS', 'run_downstream_benchmark']
+           'PLOT', 'BenchmarkError', 'INITS', 'output_files', 'run_downstream_benchmark']

@@ -28,7 +28,7 @@ from .catalogue import Backbone, Build, get_backbone
 from .config import (build_backbone, datasets_of, iters_per_epoch_of,
                      main_metrics, schedule_length, set_data_root, shorten_schedule,
                      swap_backbone, test_size)
-from .results import append_row, check_resumable, row_key, write_reports
+from .results import PLOT, append_row, check_resumable, row_key, write_reports
 
 INITS = ('imagenet', 'random')
 LATENCY_THREADS = 1
@@ -50,6 +50,20 @@ def _is_main_process() -> bool:
 
 def config_name(path: str) -> str:
     return osp.splitext(osp.basename(path))[0]
+
+
+def output_files(out: str, configs: Sequence[str], backbones: Sequence[str],
+                 seeds: Sequence[int]) -> List[tuple]:
+    """(option, path) of every file the benchmark writes by name into ``out``: the
+    reports, each config's cost cache and each run's config dump (mmengine writes it
+    into the run's work dir), for :func:`ghostnetv2_mm.utils.cli.check_outputs`."""
+    files = [osp.join(out, name) for name in ('results.csv', 'results.md', PLOT)]
+    for path in configs:
+        name = config_name(path)
+        files.append(osp.join(out, name, 'cost.json'))
+        files += [osp.join(out, name, b, str(s), osp.basename(path))
+                  for b in backbones for s in seeds]
+    return [('--out', f) for f in files]
 
 
 # ------------------------------------------------------------------------ the config

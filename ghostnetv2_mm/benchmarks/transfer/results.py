@@ -12,6 +12,16 @@ CSV_FIELDS = ['dataset', 'backbone', 'protocol', 'init', 'top1', 'params', 'macs
               'n_train', 'n_test', 'num_classes', 'seconds', 'finished']
 
 
+#: What the benchmark writes into its output folder.
+REPORT_FILES = ('results.csv', 'results.md', 'accuracy_vs_macs.png')
+
+
+def output_files(out: str) -> List[tuple]:
+    """(option, path) of every file the benchmark writes into ``out``, for
+    :func:`ghostnetv2_mm.utils.cli.check_outputs`."""
+    return [('--out', osp.join(out, name)) for name in REPORT_FILES]
+
+
 def append_row(path: str, row: dict) -> None:
     _append_row(path, row, CSV_FIELDS)
 
@@ -61,8 +71,8 @@ def write_plot(rows: List[dict], path: str) -> None:
 
 def write_reports(csv_path: str, out: str) -> List[dict]:
     rows = read_rows(csv_path)
-    write_markdown(rows, osp.join(out, 'results.md'))
-    write_plot(rows, osp.join(out, 'accuracy_vs_macs.png'))
+    write_markdown(rows, osp.join(out, REPORT_FILES[1]))
+    write_plot(rows, osp.join(out, REPORT_FILES[2]))
     return rows
 
 
