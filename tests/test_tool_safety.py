@@ -207,6 +207,86 @@ CASES = [
          creates=['!eval.ran']),
 ]
 
+# ------------------------------------------------- issue 25 item 3: no file lost
+# on any path: an output that is a device or a FIFO, a derived output (NAME.failed.EXT,
+# --plot, files written into --workdir / --out / --out-dir / --work-dir / --show-dir)
+# that is an input or another output, two pictures of one name.
+ISSUE25_FILES = [
+    # a device or a FIFO as the output: refused with one line, never renamed over
+    dict(id='export-out-is-a-fifo', tool=EXPORT, argv=BACKBONE + ['--out', '{fifo.onnx}'],
+         status=2, error="--out '{fifo.onnx}': is a FIFO (named pipe), not a regular file"),
+    dict(id='fuse-dst-is-dev-null', tool=FUSE, argv=['{backbone.pth}', '/dev/null'],
+         status=2, error="dst '/dev/null': is a character device, not a regular file"),
+    dict(id='converter-dst-is-dev-null', tool='tools/model_converters/ghostnetv2_to_mm.py',
+         argv=['{backbone.pth}', '/dev/null'], status=2,
+         error="dst '/dev/null': is a character device"),
+    dict(id='quantize-dst-is-dev-null', tool=QUANTIZE,
+         argv=['{backbone.onnx}', '/dev/null', '--calib-dir', '{calib}', '--size', '32'],
+         status=2, error="dst '/dev/null': is a character device"),
+    dict(id='benchmark-out-is-dev-null', tool='tools/analysis/benchmark.py',
+         argv=['--models', 'ghostnetv2', '--sizes', '32', '--out', '/dev/null'], status=2,
+         error="--out '/dev/null': is a character device"),
+    dict(id='int8-study-out-is-a-fifo', tool='tools/analysis/int8_study.py',
+         argv=['--out', '{fifo.onnx}'], status=2, error='is a FIFO (named pipe)'),
+    dict(id='gpu-benchmark-out-is-dev-null', tool='tools/analysis/gpu_benchmark.py',
+         argv=['--out', '/dev/null'], status=2, error="--out '/dev/null': is a character"),
+    dict(id='demo-picture-is-a-fifo', tool='tools/demo.py',
+         argv=['{photo.png}', DEEPLABV3, '{deeplab.pth}', '--out-dir', '{fifodir}']
+         + options(DEEPLABV3_OPTIONS), status=2,
+         error="--out-dir '{fifodir}/photo.png': is a FIFO (named pipe)"),
+    dict(id='downstream-report-is-a-fifo', tool='tools/downstream_benchmark.py',
+         argv=['configs/demo/deeplabv3_ghostnetv2_toyshapes.py', '--backbones',
+               'ghostnetv2_1.0x', '--out', '{fifodir}'], status=2,
+         error="--out '{fifodir}/results.md': is a FIFO (named pipe)"),
+    # NAME.failed.EXT of --keep-failed is an input
+    dict(id='fuse-keep-failed-name-is-the-source', tool=FUSE,
+         argv=['{bb.failed.pth}', '{root}/bb.pth', '--keep-failed'], status=2,
+         error="--keep-failed '{bb.failed.pth}': is the same file as src"),
+    dict(id='export-keep-failed-name-is-the-checkpoint', tool=EXPORT,
+         argv=BACKBONE + ['--checkpoint', '{ck.failed.onnx}', '--out', '{root}/ck.onnx',
+                          '--keep-failed'], status=2,
+         error="--keep-failed '{ck.failed.onnx}': is the same file as --checkpoint"),
+    dict(id='quantize-keep-failed-name-is-the-source', tool=QUANTIZE,
+         argv=['{q.failed.onnx}', '{root}/q.onnx', '--calib-dir', '{calib}', '--size', '32',
+               '--keep-failed'], status=2,
+         error="--keep-failed '{q.failed.onnx}': is the same file as src"),
+    # two outputs of one name; an output folder holding an input's name
+    dict(id='benchmark-plot-is-the-out', tool='tools/analysis/benchmark.py',
+         argv=['--models', 'ghostnetv2', '--sizes', '32', '--out', '{out}/b.md', '--plot',
+               '{out}/b.md'], status=2,
+         error="--plot '{out}/b.md': is the same file as --out", creates=['!out/b.md']),
+    dict(id='onnx-profile-peer-export-is-an-input', tool='tools/analysis/onnx_profile.py',
+         argv=['--onnx', 'ours={peers}/mobilenetv3-large.onnx', '--peers',
+               'mobilenetv3-large', '--workdir', '{peers}'], status=2,
+         error="--workdir '{peers}/mobilenetv3-large.onnx': is the same file as --onnx ours"),
+    dict(id='onnx-profile-plot-is-an-input', tool='tools/analysis/onnx_profile.py',
+         argv=['--onnx', 'ours={backbone.onnx}', '--plot', '{backbone.onnx}'], status=2,
+         error="--plot '{backbone.onnx}': is the same file as --onnx ours"),
+    dict(id='transfer-report-is-the-weights', tool='tools/transfer_benchmark.py',
+         argv=['--backbones', 'ghostnetv2_1.0x', '--weights',
+               'ghostnetv2_1.0x={transfer}/results.md', '--out', '{transfer}'], status=2,
+         error="--out '{transfer}/results.md': is the same file as --weights"),
+    dict(id='demo-cat-jpg-and-cat-bmp-get-two-pictures', tool='tools/demo.py',
+         argv=['{cats}', DEEPLABV3, '{deeplab.pth}', '--out-dir', '{out}/demo_c']
+         + options(DEEPLABV3_OPTIONS), status=0, stdout=['saved 2 picture(s)'],
+         creates=['out/demo_c/cat.jpg.png', 'out/demo_c/cat.bmp.png', '!out/demo_c/cat.png']),
+    # mmengine's config dump into --work-dir; --show-dir drawings
+    dict(id='train-work-dir-is-the-configs-folder', tool='tools/train.py',
+         argv=['{cfgdir}/tiny.py', '--work-dir', '{cfgdir}', '--cfg-options',
+               '{data_options}'], status=2,
+         error="--work-dir '{cfgdir}': mmengine's runner writes the config to",
+         error_also='replacing the config itself'),
+    dict(id='test-work-dir-is-the-configs-folder', tool='tools/test.py',
+         argv=['{cfgdir}/tiny.py', '{retina.pth}', '--work-dir', '{cfgdir}',
+               '--cfg-options', '{data_options}'], status=2,
+         error='replacing the config itself'),
+    dict(id='test-show-dir-is-the-test-images', tool='tools/test.py',
+         argv=[TINY_TRAIN, '{retina.pth}', '--work-dir', '{out}/t6', '--show-dir',
+               '{toy}/images/validation', '--cfg-options', '{data_options}'], status=2,
+         error='is the folder of the test images'),
+]
+CASES += ISSUE25_FILES
+
 
 # ------------------------------------------------------------------------- inputs
 def sha(path):
@@ -215,8 +295,10 @@ def sha(path):
 
 
 def snapshot(root):
+    # regular files only: reading a FIFO of the issue 25 cases would block
     return {os.path.relpath(os.path.join(d, f), root): sha(os.path.join(d, f))
-            for d, _, files in os.walk(root) for f in files}
+            for d, _, files in os.walk(root) for f in files
+            if os.path.isfile(os.path.join(d, f))}
 
 
 def _export_file(config, opts, ckpt, path, task):
@@ -282,11 +364,42 @@ def _make_world(root, toy_root):
             f.write(name.encode() * 100)
     marker = os.path.join(root, 'eval.ran')
     torch.save({'state_dict': {}, 'meta': eval_payload(marker)}, path('eval.pth'))
+    _make_issue25_files(w, toy_root)
     w['data_options'] = [f'train_dataloader.dataset.data_root={toy_root}/',
                          f'test_dataloader.dataset.data_root={toy_root}/',
                          f'test_evaluator.ann_file={toy_root}/annotations/'
                          'instances_validation.json']
     return w
+
+
+def _make_issue25_files(w, toy_root):
+    """Issue 25 item 3: FIFOs where outputs go, inputs named as derived outputs."""
+    import shutil
+    root = w['root']
+
+    def path(name):
+        w[name] = os.path.join(root, name)
+        return w[name]
+
+    os.mkfifo(path('fifo.onnx'))
+    os.makedirs(path('fifodir'))
+    os.mkfifo(os.path.join(w['fifodir'], 'photo.png'))  # demo's picture of photo.png
+    os.mkfifo(os.path.join(w['fifodir'], 'results.md'))  # a benchmark report
+    shutil.copy(w['backbone.pth'], path('bb.failed.pth'))
+    shutil.copy(w['backbone.pth'], path('ck.failed.onnx'))  # (only its name matters)
+    shutil.copy(w['backbone.onnx'], path('q.failed.onnx'))
+    os.makedirs(path('peers'))
+    shutil.copy(w['backbone.onnx'], os.path.join(w['peers'], 'mobilenetv3-large.onnx'))
+    os.makedirs(path('transfer'))  # weights a user keeps under a report's name
+    shutil.copy(w['backbone.pth'], os.path.join(w['transfer'], 'results.md'))
+    os.makedirs(path('cats'))
+    rng = np.random.default_rng(1)
+    for name in ('cat.jpg', 'cat.bmp'):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+            os.path.join(w['cats'], name))
+    os.makedirs(path('cfgdir'))
+    shutil.copy(TINY_TRAIN, os.path.join(w['cfgdir'], 'tiny.py'))
+    w['toy'] = toy_root
 
 
 @pytest.fixture(scope='module')
@@ -394,6 +507,97 @@ def test_an_exported_detector_records_normalisation_and_class_names(world):
     assert norm['mean'] == [123.675, 116.28, 103.53] and norm['to_rgb'] is True
     assert json.loads(meta['ghostnetv2_mm.classes'])[:2] == ['person', 'bicycle']
     assert 'pad_size_divisor' in json.loads(meta['ghostnetv2_mm.input'])
+
+
+# ------------------------------------------------- issue 25 item 3: no file lost
+def test_dev_null_is_still_a_character_device(world):
+    """After every case that named /dev/null as an output (as root, a rename over
+    it would have replaced the device with a regular file)."""
+    import stat
+    for tool in sorted({c['tool'] for c in ISSUE25_FILES
+                        if '/dev/null' in c['argv']}):
+        run_tool_batch(tool, world)
+    assert stat.S_ISCHR(os.stat('/dev/null').st_mode)
+
+
+def test_atomic_output_never_renames_over_a_fifo_that_appeared_meanwhile(tmp_path):
+    import stat
+
+    from ghostnetv2_mm.utils.cli import UserError
+    from ghostnetv2_mm.utils.fileio import atomic_output
+    target = tmp_path / 'out.txt'
+    with pytest.raises(UserError, match='is a FIFO'):
+        with atomic_output(target) as out:
+            with open(out.path, 'w') as f:
+                f.write('result')
+            os.mkfifo(target)  # made by someone else while the tool worked
+    assert stat.S_ISFIFO(os.stat(target).st_mode)
+    assert os.listdir(tmp_path) == ['out.txt']  # and the temporary file is gone
+
+
+def test_atomic_output_refuses_a_device_before_any_work(tmp_path):
+    """A private copy of the null device (root only): never /dev itself, so that a
+    broken guard cannot harm the machine."""
+    import stat
+
+    from ghostnetv2_mm.utils.cli import UserError
+    from ghostnetv2_mm.utils.fileio import atomic_output
+    device = tmp_path / 'null'
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip('making a device needs root')
+    for keep_failed in (False, True):
+        with pytest.raises(UserError, match='is a character device'):
+            with atomic_output(device, keep_failed=keep_failed):
+                raise AssertionError('the block must not run')
+    assert stat.S_ISCHR(os.stat(device).st_mode)
+    assert os.listdir(tmp_path) == ['null']
+
+
+def test_the_benchmarks_report_writer_refuses_a_fifo(tmp_path):
+    from ghostnetv2_mm.benchmarks.report import write_atomic
+    from ghostnetv2_mm.utils.cli import UserError
+    os.mkfifo(tmp_path / 'results.md')
+    with pytest.raises(UserError, match='is a FIFO'):
+        write_atomic(str(tmp_path / 'results.md'), 'table')
+    assert os.listdir(tmp_path) == ['results.md']
+
+
+def _dump_world(tmp_path, text):
+    """A work dir holding ``cfg.py`` with ``text`` and one earlier run's log."""
+    from mmengine.config import Config
+    config = tmp_path / 'configs' / 'cfg.py'
+    config.parent.mkdir()
+    config.write_text('a = 1\n')
+    cfg = Config.fromfile(str(config))
+    cfg.work_dir = str(tmp_path / 'work')
+    run = tmp_path / 'work' / '20260101_120000'
+    run.mkdir(parents=True)
+    (run / '20260101_120000.log').write_text(
+        '2026/01/01 12:00:00 - mmengine - INFO - Config:\nwork_dir = x\na = 1\n\n'
+        '2026/01/01 12:00:01 - mmengine - INFO - Hooks ...\n')
+    (tmp_path / 'work' / 'cfg.py').write_text(text)
+    return cfg
+
+
+def test_the_config_dump_may_replace_an_earlier_runs_dump(tmp_path):
+    from ghostnetv2_mm.utils.preflight import check_config_dump
+    assert check_config_dump(_dump_world(tmp_path, 'work_dir = x\na = 1\n')) is None
+
+
+@pytest.mark.parametrize('text', ['a = 2\n', '', 'a = 1\n', 'work_dir = x\na = 1\nb = 3\n'])
+def test_the_config_dump_may_not_replace_another_file(tmp_path, text):
+    from ghostnetv2_mm.utils.preflight import check_config_dump
+    problem = check_config_dump(_dump_world(tmp_path, text))
+    assert problem and 'no earlier run\'s dump' in problem and 'cfg.py' in problem
+
+
+def test_the_config_dump_may_not_replace_the_config_itself(tmp_path):
+    from ghostnetv2_mm.utils.preflight import check_config_dump
+    cfg = _dump_world(tmp_path, 'a = 1\n')
+    cfg.work_dir = str(tmp_path / 'configs')
+    assert 'replacing the config itself' in check_config_dump(cfg)
 
 
 # -------------------------------------------------------------------------- SIGTERM

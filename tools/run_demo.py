@@ -28,7 +28,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from ghostnetv2_mm.utils.cli import ToolParser, UserError, positive_int, tool_main
+from ghostnetv2_mm.utils.cli import (ToolParser, UserError, check_output, check_outputs,
+                                     positive_int, tool_main)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -121,14 +122,21 @@ def parse_metrics(output: str) -> Dict[str, float]:
 
 
 def collect_pictures(source_dir: str, target_dir: str, limit: int = NUM_PICTURES) -> int:
-    """Copy the first ``limit`` pictures drawn under ``source_dir`` to ``target_dir``."""
+    """Copy the first ``limit`` pictures drawn under ``source_dir`` to ``target_dir``
+    (one per file name: drawings of one name in two subfolders would replace each
+    other); returns how many files were copied."""
     pictures = sorted(p for ext in ('jpg', 'png')
                       for p in glob.glob(osp.join(source_dir, '**', f'*.{ext}'),
                                          recursive=True))
     os.makedirs(target_dir, exist_ok=True)
-    for path in pictures[:limit]:
-        shutil.copy(path, osp.join(target_dir, osp.basename(path)))
-    return min(limit, len(pictures))
+    copied = set()
+    for path in pictures:
+        if len(copied) == limit:
+            break
+        if osp.basename(path) not in copied:
+            shutil.copy(path, osp.join(target_dir, osp.basename(path)))
+            copied.add(osp.basename(path))
+    return len(copied)
 
 
 def train_and_test(name: str, config: str, work_dir: str, data_root: str,
@@ -198,6 +206,16 @@ def draw_pictures(results: dict, jobs: List[tuple], work_dir: str,
     return pictures
 
 
+def demo_outputs(work_dir: str, names: List[str]) -> List[tuple]:
+    """(option, path) of the files the demo writes by name into ``work_dir`` (the
+    runners' own files are checked by tools/train.py and tools/test.py)."""
+    out_dir = osp.join(work_dir, 'pictures')
+    files = [osp.join(work_dir, n, f'{step}.log') for n in names for step in ('train', 'test')]
+    files += [osp.join(out_dir, f) for f in ('dfc_attention.png', 'dfc_attention.log',
+                                             'curves.png', 'curves.log')]
+    return [('--work-dir', f) for f in files]
+
+
 def _data_root_options(config: str, data_root: str) -> List[str]:
     root = data_root.rstrip('/') + '/'
     options = [f'{split}_dataloader.dataset.data_root={root}'
@@ -223,6 +241,9 @@ def main(argv=None) -> int:
             say(f'note: {SEG_CONFIG} does not exist; skipping the segmentation demo')
     if not jobs:
         raise UserError('nothing to do (--skip-det and --skip-seg both given)', 2)
+    check_output(args.work_dir, '--work-dir', is_dir=True)
+    check_outputs(demo_outputs(args.work_dir, [name for name, _ in jobs]),
+                  [('--data-root', args.data_root)])
     steps = 2 + 2 * len(jobs)
 
     say(f'[1/{steps}] ToyShapes dataset in {args.data_root} ...')

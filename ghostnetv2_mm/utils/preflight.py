@@ -225,8 +225,11 @@ def use_atomic_checkpoint_writes(cfg: Config, backend: str) -> None:
 
 
 # ------------------------------------------------------------- files the runner writes
-# mmengine's Runner names each run's folder in the work dir by its start time.
+# mmengine's Runner names each run's folder in the work dir by its start time; its
+# log lines start with the time, and one message is 'Config:' and the dumped text.
 _RUN_FOLDER = re.compile(r'^\d{8}_\d{6}$')
+_LOG_LINE = re.compile(r'^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} - ', re.M)
+_CONFIG_MESSAGE = ' - INFO - Config:\n'
 
 
 def config_dump_path(cfg: Config) -> Optional[str]:
@@ -239,23 +242,34 @@ def config_dump_path(cfg: Config) -> Optional[str]:
     return os.path.join(cfg.work_dir, os.path.basename(filename))
 
 
+def _read(path: str) -> Optional[str]:
+    try:
+        with open(path, encoding='utf-8', errors='replace') as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def _earlier_records(work_dir: str) -> List[str]:
-    """The config texts earlier runs left in ``work_dir``: every run's log
-    (``<timestamp>/<timestamp>.log``, which holds ``Config:`` and the dumped text)
-    and its ``<timestamp>/vis_data/config.py`` (LocalVisBackend's copy)."""
+    """The config texts earlier runs recorded in ``work_dir``: the ``Config:``
+    messages of every run's log (``<timestamp>/<timestamp>.log``) and its
+    ``<timestamp>/vis_data/config.py`` (LocalVisBackend's copy of the dump)."""
     texts = []
     try:
         runs = sorted(d for d in os.listdir(work_dir) if _RUN_FOLDER.match(d))
     except OSError:
         return texts
     for run in runs:
-        for rel in (f'{run}.log', os.path.join('vis_data', 'config.py')):
-            path = os.path.join(work_dir, run, rel)
-            try:
-                with open(path, encoding='utf-8', errors='replace') as f:
-                    texts.append(f.read())
-            except OSError:
-                pass
+        log = _read(os.path.join(work_dir, run, f'{run}.log')) or ''
+        start = log.find(_CONFIG_MESSAGE)
+        while start >= 0:
+            start += len(_CONFIG_MESSAGE)
+            end = _LOG_LINE.search(log, start)
+            texts.append(log[start:end.start() if end else len(log)])
+            start = log.find(_CONFIG_MESSAGE, start)
+        copy = _read(os.path.join(work_dir, run, 'vis_data', 'config.py'))
+        if copy is not None:
+            texts.append(copy)
     return texts
 
 
@@ -264,9 +278,10 @@ def check_config_dump(cfg: Config) -> Optional[str]:
 
     The Runner writes the merged config to ``<work_dir>/<config file name>`` (plainly,
     not atomically) before anything runs. The file there may be replaced only when it
-    is this tool's own earlier dump: a regular file whose whole text is the config an
-    earlier run in this work dir recorded (each run's log holds it after
-    ``Config:``, and ``vis_data/config.py`` is a copy). Anything else there (the
+    is this tool's own earlier dump: a regular file whose whole text is a config that
+    an earlier run in this work dir recorded (each run's log holds it as its
+    ``Config:`` message, and ``<timestamp>/vis_data/config.py`` is a copy; trailing
+    newlines aside). Anything else there (the
     config itself when the work dir is the config's folder, another file of the
     same name, a device, a FIFO, a folder) is refused before the run.
 
@@ -281,12 +296,11 @@ def check_config_dump(cfg: Config) -> Optional[str]:
     kind = special_file_kind(path)
     if kind or os.path.isdir(path):
         return f'{where}, which is {kind or "a folder"}; give another --work-dir'
-    try:
-        with open(path, encoding='utf-8', errors='replace') as f:
-            text = f.read()
-    except OSError as exc:
-        return f'{where}, which cannot be read ({exc}); give another --work-dir'
-    if text.strip() and any(text in record for record in _earlier_records(cfg.work_dir)):
+    text = _read(path)
+    if text is None:
+        return f'{where}, which cannot be read; give another --work-dir'
+    text = text.rstrip('\n')
+    if text and any(text == r.rstrip('\n') for r in _earlier_records(cfg.work_dir)):
         return None  # an earlier run's dump: replacing it loses nothing
     what = ('the config itself' if same_file(path, cfg.filename) else
             'a file that is no earlier run\'s dump of the config')
