@@ -250,6 +250,7 @@ def main(argv=None):
                 with open(path, 'w', encoding='utf-8') as f:
                     f.write(original)
             if args.log_dir:
+                os.makedirs(args.log_dir, exist_ok=True)
                 with open(osp.join(args.log_dir, f"{mutant['name']}.log"), 'w') as f:
                     f.write(log)
             result = dict(name=mutant['name'], seconds=seconds,
