@@ -349,8 +349,9 @@ MUTANTS = [
              'that is a device',
          tests=[SAFETY + 'test_atomic_output_refuses_a_device_before_any_work']),
     dict(name='report-writer-over-a-fifo', file='ghostnetv2_mm/benchmarks/report.py',
-         old='    refuse_special(path)  # a device or FIFO is never renamed over\n',
-         new='',
+         old='from ..utils.fileio import atomic_output, refuse_special\n',
+         new='from ..utils.fileio import atomic_output\n\n\ndef refuse_special(path):\n'
+             '    pass\n',
          why="the benchmarks' report writer renames over a FIFO or device",
          tests=[SAFETY + 'test_the_benchmarks_report_writer_refuses_a_fifo']),
     dict(name='outputs-may-share-a-name', file='ghostnetv2_mm/utils/cli.py',
