@@ -256,8 +256,8 @@ def check_output(path: str, option: str, inputs: Iterable[Tuple[str, Optional[st
         refuse('an empty path')
     special = special_file_kind(path)
     if special:
-        refuse(f'is {special}, not a regular {"folder" if is_dir else "file"}: a tool '
-               'never replaces one; give a file name')
+        refuse(f'is {special}, not a {"folder" if is_dir else "regular file"}: a tool '
+               f'never replaces one; give a {"folder" if is_dir else "file name"}')
     if is_dir:
         if os.path.exists(path) and not os.path.isdir(path):
             refuse('is a file, expected a folder')
