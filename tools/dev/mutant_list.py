@@ -334,7 +334,7 @@ MUTANTS = [
          new='    if False:\n',
          why='an output that is a FIFO or a device is not refused when the arguments are '
              'parsed (the run goes on until the writer meets it)',
-         tests=[SAFETY + 'test_tool_case[export-out-is-a-fifo]']),
+         tests=[SAFETY + 'test_tool_case[fuse-dst-is-dev-null]']),
     dict(name='atomic-output-renames-over-a-special-file', file='ghostnetv2_mm/utils/fileio.py',
          old='    refuse_special(target)  # (it may have appeared since the block began)\n',
          new='',
