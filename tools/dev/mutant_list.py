@@ -375,7 +375,7 @@ MUTANTS = [
          new='    return None\n',
          why="mmengine's config dump may replace the config itself (--work-dir = the "
              "config's folder)",
-         tests=[SAFETY + 'test_tool_case[train-work-dir-is-the-configs-folder]']),
+         tests=[SAFETY + 'test_the_config_dump_may_not_replace_the_config_itself']),
     dict(name='config-dump-any-substring', file='ghostnetv2_mm/utils/preflight.py',
          old="    if text and any(text == r.rstrip('\\n') for r in "
              "_earlier_records(cfg.work_dir)):",
