@@ -18,7 +18,7 @@ import os.path as osp
 import sys
 
 from ghostnetv2_mm.utils.cli import (ToolParser, UserError, check_output, existing_file,
-                                     file_or_url, non_negative_int, tool_main)
+                                     file_or_url, float_in, non_negative_int, tool_main)
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
@@ -77,7 +77,7 @@ def parse_args(argv=None):
     parser.add_argument('config', type=existing_file)
     parser.add_argument('checkpoint', type=file_or_url)
     parser.add_argument('--out-dir', default='work_dirs/vis')
-    parser.add_argument('--score-thr', type=float, default=0.3,
+    parser.add_argument('--score-thr', type=float_in(0, 1), default=0.3,
                         help='detections below this score are not drawn')
     parser.add_argument('--limit', type=non_negative_int, default=0,
                         help='at most N images (0: all)')
@@ -85,8 +85,6 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries')
     args = parser.parse_args(argv)
-    if not 0 <= args.score_thr <= 1:
-        parser.error(f'--score-thr {args.score_thr}: allowed: a score in [0, 1]')
     args.images = list_images(args.inputs, args.limit)
     check_output(args.out_dir, '--out-dir', is_dir=True)
     for image in args.images:

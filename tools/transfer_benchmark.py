@@ -42,7 +42,8 @@ from typing import List, Sequence
 
 from ghostnetv2_mm.benchmarks.transfer import (BACKBONES, MMPRETRAIN_DATASETS, PROTOCOLS,
                                                run_benchmark)
-from ghostnetv2_mm.utils.cli import ToolParser, non_negative_int, positive_int, tool_main
+from ghostnetv2_mm.utils.cli import (ToolParser, non_negative_int, positive_float, positive_int,
+                                     tool_main)
 
 
 def _split_list(values: Sequence[str]) -> List[str]:
@@ -65,7 +66,7 @@ def parse_args(argv=None):
     parser.add_argument('--protocols', default='linear,finetune',
                         help='comma-separated subset of linear,finetune')
     parser.add_argument('--epochs', type=positive_int, default=10, help='fine-tuning epochs')
-    parser.add_argument('--lr', type=float, default=0.05, help='fine-tuning peak lr')
+    parser.add_argument('--lr', type=positive_float, default=0.05, help='fine-tuning peak lr')
     parser.add_argument('--batch-size', type=positive_int, default=64, help='fine-tuning batch')
     parser.add_argument('--img-size', type=positive_int, default=32,
                         help='input resolution for every backbone (use 224 for the '

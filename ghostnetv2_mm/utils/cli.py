@@ -8,11 +8,12 @@ non-zero (2 for arguments, 1 otherwise); the traceback only with ``--debug``, wh
 that temporary files are removed and no output is left half-written
 (:mod:`ghostnetv2_mm.utils.fileio`).
 
-The argument types (``positive_int``, ``existing_file``, ...) and
+The argument types (``positive_int``, ``finite_float``, ``existing_file``, ...) and
 :func:`check_output` run while the arguments are parsed, before any work.
 """
 import argparse
 import functools
+import math
 import os
 import signal
 import sys
@@ -164,6 +165,61 @@ def int_in(low: int, high: int):
 
     parse.__name__ = f'int_{low}_{high}'
     return parse
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (``nan``, ``inf`` and ``-inf`` are refused:
+    Python's ``float`` accepts them, and a NaN threshold or tolerance makes every
+    comparison false, so a check would pass or fail without meaning)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f'{text!r} is not allowed: give a finite number')
+    return value
+
+
+def float_in(low: float, high: float, low_open: bool = False):
+    """argparse type: a finite number in [low, high] (``(low, high]`` with
+    ``low_open``)."""
+
+    def parse(text: str) -> float:
+        value = finite_float(text)
+        if value < low or (low_open and value == low) or value > high:
+            raise argparse.ArgumentTypeError(
+                f'{text!r} is not allowed: give a number from {low:g} '
+                f'({"excluded" if low_open else "included"}) to {high:g}')
+        return value
+
+    parse.__name__ = f'float_{low:g}_{high:g}'
+    return parse
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'{text!r} is not allowed: give a number >= 0')
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'{text!r} is not allowed: give a number > 0')
+    return value
+
+
+def choice_of(option: str, value, allowed) -> None:
+    """Refuse ``value`` of ``option`` unless it is one of ``allowed``: a
+    :class:`UserError` with status 2 listing them (for checks argparse's
+    ``choices`` cannot make, e.g. a value known only after reading a file)."""
+    allowed = list(allowed)
+    if value not in allowed:
+        raise UserError(f'argument {option}: {value!r} is not allowed; allowed: '
+                        f'{", ".join(map(str, allowed))}', ARGUMENT_STATUS)
 
 
 def _path_problem(path: str, want_dir: bool) -> Optional[str]:
