@@ -108,7 +108,6 @@ def main(argv=None):
     for path in args.images:  # every image readable, before the model is built
         prepare(path)
     scope, model, predict, visualizer = build(cfg, args.checkpoint, args.device)
-    os.makedirs(args.out_dir, exist_ok=True)
     progress = ProgressBar(len(args.images))
     for path in args.images:
         result = predict(model, path)

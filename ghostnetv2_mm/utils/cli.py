@@ -20,6 +20,10 @@ import sys
 from typing import Iterable, Optional, Sequence, Tuple
 
 ARGUMENT_STATUS = 2
+# The largest image side a tool takes (input sizes, --size, --shape): one feature map
+# of the stem at this side already needs 1 GiB; beyond it a run is killed for memory
+# without a word instead of refused.
+MAX_IMAGE_SIDE = 8192
 TERMINATED_STATUS = 128 + signal.SIGTERM
 INTERRUPTED_STATUS = 128 + signal.SIGINT
 
@@ -309,13 +313,21 @@ def check_output(path: str, option: str, inputs: Iterable[Tuple[str, Optional[st
 
 
 def image_size(text: str) -> Tuple[int, int]:
-    """argparse type: ``H`` or ``HxW`` (positive ints) -> (H, W)."""
+    """argparse type: ``H`` or ``HxW`` (ints from 1 to :data:`MAX_IMAGE_SIDE`) ->
+    (H, W)."""
     parts = str(text).lower().split('x')
     parts = parts * 2 if len(parts) == 1 else parts
-    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+    if len(parts) != 2 or not all(p.isdigit() and 0 < int(p) <= MAX_IMAGE_SIDE
+                                  for p in parts):
         raise argparse.ArgumentTypeError(f'{text!r} is not a size: give H or HxW '
-                                         '(positive integers, e.g. 224 or 256x416)')
+                                         f'(integers from 1 to {MAX_IMAGE_SIDE}, e.g. 224 '
+                                         'or 256x416)')
     return int(parts[0]), int(parts[1])
+
+
+def image_side(text: str) -> int:
+    """argparse type: an image side, an integer from 1 to :data:`MAX_IMAGE_SIDE`."""
+    return int_in(1, MAX_IMAGE_SIDE)(text)
 
 
 def add_runner_arguments(parser: argparse.ArgumentParser) -> None:

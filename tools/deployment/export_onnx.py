@@ -37,7 +37,8 @@ import sys
 from ghostnetv2_mm.deployment.export import DEFAULT_OPSET, OPSETS
 from ghostnetv2_mm.models.arch import ARCH_WIDTHS, BASE_STAGES
 from ghostnetv2_mm.utils.cli import (ToolParser, check_output, existing_file, file_or_url,
-                                     image_size, int_in, positive_int, tool_main)
+                                     image_side, image_size, int_in, positive_int,
+                                     tool_main)
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 
@@ -73,7 +74,7 @@ def parse_args(argv=None):
                         'prepared by the config\'s test pipeline, instead of random '
                         'inputs of --check-sizes: a trained detector finds nothing in noise')
     parser.add_argument('--check-batch', type=positive_int, default=1)
-    parser.add_argument('--static-shape', type=positive_int, nargs=2, metavar=('H', 'W'),
+    parser.add_argument('--static-shape', type=image_side, nargs=2, metavar=('H', 'W'),
                         help='export for this one input size (and batch --check-batch) '
                         'instead of dynamic batch/height/width; checked at that size')
     parser.add_argument('--opset', type=int_in(*OPSETS), default=None,

@@ -21,7 +21,7 @@ import torch
 
 from ghostnetv2_mm.models import ARCH_WIDTHS, BaseGhostNet, GhostNetV2
 from ghostnetv2_mm.utils.cli import (ARGUMENT_STATUS, ToolParser, UserError, check_output,
-                                     existing_file, file_or_url, positive_int, tool_main)
+                                     existing_file, file_or_url, image_side, tool_main)
 from ghostnetv2_mm.utils.fileio import atomic_output
 
 # ImageNet statistics, RGB order, as every GhostNetV2 config normalises.
@@ -176,7 +176,7 @@ def main(argv=None):
                         help='backbone width without --config (default 1.0x)')
     parser.add_argument('--blocks', default='last',
                         help="'last' (per stage), 'all', or bottleneck indices like 2,7,15")
-    parser.add_argument('--size', type=positive_int, default=224,
+    parser.add_argument('--size', type=image_side, default=224,
                         help='short side of the input')
     parser.add_argument('--out', default='work_dirs/dfc_attention.png')
     args = parser.parse_args(argv)
