@@ -232,9 +232,12 @@ CASES += [
     dict(id='quantize-mean-inf', tool=QUANTIZE,
          argv=QUANT + ['--mean', '1', 'inf', '2'], status=2,
          error=f"argument --mean: 'inf' {NOT_FINITE}"),
-    dict(id='quantize-std-minus-inf', tool=QUANTIZE,
-         argv=QUANT + ['--std', '1', '1', '-inf'], status=2,
-         error=f"argument --std: '-inf' {NOT_FINITE}"),
+    dict(id='quantize-std-nan', tool=QUANTIZE,
+         argv=QUANT + ['--std', '1', '1', 'nan'], status=2,
+         error=f"argument --std: 'nan' {NOT_FINITE}"),
+    dict(id='onnx-profile-minus-inf', tool=PROFILE,  # (-inf reads as an option unless =)
+         argv=['--onnx', 'ours={backbone.onnx}', '--top1=ours=-inf'], status=2,
+         error=f"argument --top1: 'ours=-inf': ACC '-inf' {NOT_FINITE}"),
     dict(id='transfer-lr-nan', tool=TRANSFER,
          argv=['--backbones', 'ghostnetv2_1.0x', '--out', '{out}/tr_nan', '--lr', 'NaN'],
          status=2, error=f"argument --lr: 'NaN' {NOT_FINITE}", creates=['!out/tr_nan']),
@@ -317,6 +320,27 @@ CASES += [
          argv=['--models', 'ghostnetv2', '--sizes', '32', '--repeats', '1', '--warmup',
                '0', '--throughput-batch', '0', '--no-memory', '--threads', '1'], status=0,
          stdout=['ghostnetv2'], stdout_not=['img/s']),
+    # ------------------------- 5: images that can be read are drawn or refused so
+    dict(id='demo-segmentor-one-pixel-image', tool=DEMO,
+         argv=['{flat.png}', DEEPLABV3, '{deeplab.pth}', '--out-dir', '{out}/demo_flat']
+         + options(DEEPLABV3_OPTIONS), status=0, stdout=['saved 1 picture'],
+         creates=['out/demo_flat/flat.png']),
+    dict(id='infer-segmentor-one-pixel-image', tool=INFER,
+         argv=[DEEPLABV3, '{deeplab.onnx}', '{flat.png}', '--out-file', '{out}/d1.png'],
+         status=0, stdout=['pixels per class'], creates=['out/d1.png']),
+    dict(id='demo-elongated-image-is-named-as-an-image', tool=DEMO,
+         argv=['{wide.png}', YOLOV3, '{retina.pth}', '--out-dir', '{out}/demo_wide'],
+         status=1, error="image '{wide.png}' (10000x10 pixels) is an image, but the "
+         "config's test pipeline cannot prepare it; its aspect ratio is too extreme",
+         creates=['!out/demo_wide']),
+    dict(id='infer-elongated-image-works-where-the-pipeline-can', tool=INFER,
+         argv=[RETINANET, '{retina.onnx}', '{wide.png}', '--out-file', '{out}/w.png'],
+         status=0, stdout=['detections'], creates=['out/w.png']),
+    dict(id='transfer-missing-weights-file', tool=TRANSFER,
+         argv=['--backbones', 'ghostnetv2_1.0x', '--out', '{out}/tr_w', '--weights',
+               'ghostnetv2_1.0x={out}/nope.pth'], status=2,
+         error="--weights 'ghostnetv2_1.0x={out}/nope.pth': no such file",
+         creates=['!out/tr_w']),
     # ------------------------------- 5: a foreign or damaged results.csv is named
     dict(id='transfer-foreign-results-csv', tool=TRANSFER,
          argv=['--backbones', 'ghostnetv2_1.0x', '--out', '{foreign_csv}'], status=1,
@@ -344,6 +368,7 @@ def _make_issue25_inputs(w, path):
     os.makedirs(path('foreign_csv'))
     with open(os.path.join(w['foreign_csv'], 'results.csv'), 'w') as f:
         f.write('name,score\nsomething,1\n')  # another program's table
+    Image.new('RGB', (10000, 10), (90, 140, 200)).save(path('wide.png'))
     os.makedirs(path('binary_csv'))
     with open(os.path.join(w['binary_csv'], 'results.csv'), 'wb') as f:
         f.write(bytes(range(256)) * 4)  # no UTF-8 text at all

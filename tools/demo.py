@@ -100,7 +100,7 @@ def main(argv=None):
     import mmcv
     from mmengine.utils import ProgressBar
 
-    from ghostnetv2_mm.deployment.runtime import ImagePreparer
+    from ghostnetv2_mm.deployment.runtime import ImagePreparer, drawable
     from ghostnetv2_mm.utils.fileio import atomic_output
     from ghostnetv2_mm.utils.toolkit import load_config
     cfg = load_config(args.config, args.cfg_options)
@@ -114,7 +114,7 @@ def main(argv=None):
         image = mmcv.imread(path, channel_order='rgb')
         extra = dict(pred_score_thr=args.score_thr) if scope == 'mmdet' else {}
         with atomic_output(out_file(args.out_dir, path)) as out:
-            visualizer.add_datasample(osp.basename(path), image, data_sample=result,
+            visualizer.add_datasample(osp.basename(path), image, data_sample=drawable(result),
                                       draw_gt=False, show=False, out_file=out.path, **extra)
         progress.update()
     print(f'\nsaved {len(args.images)} picture(s) with predictions to {args.out_dir}')
