@@ -13,14 +13,18 @@ the official release files: mmengine's ``CheckpointLoader`` gets a loader for ex
 those URLs, which reads them with this project's reader
 (:func:`ghostnetv2_mm.checkpoint.read_checkpoint`: downloaded once into torch hub's
 cache, read as data only, and offline an error that names the URL and the cache path
-where a copy placed by hand is found). Every other URL loads as before. Without
-mmpretrain nothing is registered.
+where a copy placed by hand is found). Every other URL loads as before.
+``get_model(NAME, pretrained=PATH)`` of these names reads a local file with the same
+reader first, so a file that is no checkpoint is reported in this project's words;
+other names go to mmpretrain unchanged. Without mmpretrain nothing is registered.
 
 The configs and metafiles are found in the repository (a clone or an editable install:
 ``configs/`` and ``model-index.yml`` next to the package) or else in the package's
 ``.mim/`` folder, where ``setup.py`` copies them when it builds the package.
 """
+import functools
 import importlib.util
+import os
 import os.path as osp
 import re
 import warnings
@@ -77,6 +81,38 @@ def _register_weight_loader(urls) -> None:
             pass
 
 
+def _check_local_weights(names) -> None:
+    """Make mmpretrain's ``get_model(NAME, pretrained=PATH)`` read a local ``PATH``
+    with this project's reader first when NAME is one of ``names`` (this project's
+    classifiers), so that a file that is no checkpoint is refused in the project's
+    words (which file, what it is) instead of torch's raw UnpicklingError advising
+    ``weights_only=False``. Every other call goes to mmpretrain's function unchanged.
+    The file is then read again by mmpretrain as before: reading a classifier's few
+    MB twice buys mmpretrain's own loading path untouched."""
+    import mmpretrain
+    import mmpretrain.apis
+    import mmpretrain.apis.model as api
+    original = api.get_model
+    if hasattr(original, '_ghostnetv2_mm_names'):  # wrapped by an earlier call
+        original._ghostnetv2_mm_names.update(names)
+        return
+    ours = set(names)
+
+    @functools.wraps(original)
+    def get_model(model, pretrained=False, *args, **kwargs):
+        if (isinstance(model, str) and model.lower() in ours
+                and isinstance(pretrained, (str, os.PathLike))
+                and '://' not in os.fspath(pretrained)):
+            from .checkpoint import read_checkpoint
+            read_checkpoint(pretrained)  # raises FileNotFoundError / CheckpointError
+        return original(model, pretrained, *args, **kwargs)
+
+    get_model._ghostnetv2_mm_names = ours
+    for module in (api, mmpretrain.apis, mmpretrain):
+        if getattr(module, 'get_model', None) is original:
+            module.get_model = get_model
+
+
 def register_model_hub() -> List[str]:
     """Register the GhostNet ImageNet classifiers in mmpretrain's ``ModelHub`` (see the
     module docstring). Idempotent: a second call registers nothing more.
@@ -105,4 +141,5 @@ def register_model_hub() -> List[str]:
         root = resource_root()
         ModelHub.register_model_index(osp.join(root, HUB_METAFILE), config_prefix=root)
     _register_weight_loader(model.weights for model in models if model.weights)
+    _check_local_weights(names)
     return names

@@ -288,6 +288,305 @@ ISSUE25_FILES = [
 CASES += ISSUE25_FILES
 
 
+# ====================================================== issue 25 items 4-5 (begin)
+# No false success: NaN/inf refused by every float option, misspelt config keys and
+# node names refused, options of another mode refused; one line (exit 2 for an
+# argument) where a tool said "unexpected", gave a raw error or was killed.
+DEMO, PROFILE, BENCH = 'tools/demo.py', 'tools/analysis/onnx_profile.py', \
+    'tools/analysis/benchmark.py'
+DFC, TRANSFER = 'tools/visualization/dfc_attention.py', 'tools/transfer_benchmark.py'
+DOWNSTREAM = 'tools/downstream_benchmark.py'
+MISSPELT = ['--cfg-options', 'modle.backbone.arch=1.3x']
+QUANT = ['{backbone.onnx}', '{out}/q25.onnx', '--calib-dir', '{calib}', '--size', '32']
+NOT_FINITE = "is not allowed: give a finite number"
+CASES += [
+    # ------------------------------------------------ 4: non-finite numbers refused
+    dict(id='demo-score-thr-nan', tool=DEMO,
+         argv=['{photo.png}', RETINANET, '{retina.pth}', '--score-thr', 'nan'], status=2,
+         error=f"argument --score-thr: 'nan' {NOT_FINITE}"),
+    dict(id='infer-score-thr-inf', tool=INFER,
+         argv=[RETINANET, '{retina.onnx}', '{photo.png}', '--score-thr', 'inf'], status=2,
+         error=f"argument --score-thr: 'inf' {NOT_FINITE}"),
+    dict(id='quantize-tolerance-nan', tool=QUANTIZE, argv=QUANT + ['--tolerance', 'nan'],
+         status=2, error=f"argument --tolerance: 'nan' {NOT_FINITE}"),
+    dict(id='quantize-mean-inf', tool=QUANTIZE,
+         argv=QUANT + ['--mean', '1', 'inf', '2'], status=2,
+         error=f"argument --mean: 'inf' {NOT_FINITE}"),
+    dict(id='quantize-std-nan', tool=QUANTIZE,
+         argv=QUANT + ['--std', '1', '1', 'nan'], status=2,
+         error=f"argument --std: 'nan' {NOT_FINITE}"),
+    dict(id='onnx-profile-minus-inf', tool=PROFILE,  # (-inf reads as an option unless =)
+         argv=['--onnx', 'ours={backbone.onnx}', '--top1=ours=-inf'], status=2,
+         error=f"argument --top1: 'ours=-inf': ACC '-inf' {NOT_FINITE}"),
+    dict(id='transfer-lr-nan', tool=TRANSFER,
+         argv=['--backbones', 'ghostnetv2_1.0x', '--out', '{out}/tr_nan', '--lr', 'NaN'],
+         status=2, error=f"argument --lr: 'NaN' {NOT_FINITE}", creates=['!out/tr_nan']),
+    dict(id='profile-top1-nan', tool=PROFILE,
+         argv=['--onnx', 'ours={backbone.onnx}', '--top1', 'ours=nan'], status=2,
+         error=f"argument --top1: 'ours=nan': ACC 'nan' {NOT_FINITE}"),
+    # ----------------------------------- 5: misspelt --cfg-options keys refused
+    dict(id='export-cfg-options-misspelt', tool=EXPORT,
+         argv=RETINA + ['--out', '{out}/m.onnx'] + MISSPELT, status=2,
+         error="--cfg-options modle.backbone.arch=...: 'modle' is not in the config",
+         error_also="did you mean 'model'?", creates=['!out/m.onnx']),
+    dict(id='demo-cfg-options-misspelt', tool=DEMO,
+         argv=['{photo.png}', RETINANET, '{retina.pth}', '--out-dir', '{out}/demo_m']
+         + MISSPELT, status=2, error="'modle' is not in the config",
+         creates=['!out/demo_m']),
+    dict(id='train-cfg-options-misspelt', tool='tools/train.py',
+         argv=[TINY_TRAIN, '--work-dir', '{out}/t_m', '--cfg-options',
+               'train_cfg.max_iters=1', 'modle.backbone.arch=1.3x'], status=2,
+         error="'modle' is not in the config", creates=['!out/t_m']),
+    # ------------------ 5: options of another mode, values out of range: exit 2
+    dict(id='export-out-indices-11', tool=EXPORT,
+         argv=BACKBONE[:2] + ['--out-indices', '11', '--out', '{out}/i.onnx'], status=2,
+         error="argument --out-indices: '11' is not allowed: give an integer from -11 to 10"),
+    dict(id='export-out-indices-twice', tool=EXPORT,
+         argv=['--out-indices', '5', '-6', '--out', '{out}/i.onnx'], status=2,
+         error='argument --out-indices: [5, -6] names a layer twice'),
+    dict(id='export-arch-with-config', tool=EXPORT,
+         argv=RETINA + ['--arch', '1.3x', '--out', '{out}/i.onnx'] + RETINA_OPTS, status=2,
+         error='argument --arch: not allowed with --config'),
+    dict(id='export-out-indices-with-classifier', tool=EXPORT,
+         argv=['--classifier', '--out-indices', '5', '--out', '{out}/i.onnx'], status=2,
+         error='argument --out-indices: only for a backbone export'),
+    dict(id='export-export-size-huge', tool=EXPORT,
+         argv=BACKBONE[:4] + ['--export-size', '100000', '--out', '{out}/i.onnx'],
+         status=2, error="argument --export-size: '100000' is not a size"),
+    dict(id='fuse-dfc-blocks-out-of-range', tool=FUSE,
+         argv=['{backbone.pth}', '{out}/f25.pth', '--dfc-blocks', '-5', '99'], status=2,
+         error="argument --dfc-blocks: '-5' is not allowed: give an integer from 0 to 15"),
+    dict(id='fuse-dfc-blocks-on-ghostnet-v1', tool=FUSE,
+         argv=['{backbone.pth}', '{out}/f25.pth', '--type', 'GhostNet', '--dfc-blocks',
+               '3'], status=2, error='argument --dfc-blocks: GhostNet has no DFC attention'),
+    dict(id='fuse-dfc-kernel-even', tool=FUSE,
+         argv=['{backbone.pth}', '{out}/f25.pth', '--dfc-kernel-size', '4'], status=2,
+         error='argument --dfc-kernel-size: 4 is not allowed: give an odd size'),
+    dict(id='dfc-arch-2.0x', tool=DFC, argv=['{photo.png}', '--arch', '2.0x'], status=2,
+         error="argument --arch: invalid choice: '2.0x'", error_also="'1.0x', '1.3x'"),
+    dict(id='dfc-blocks-not-numbers', tool=DFC, argv=['{photo.png}', '--blocks', 'x'],
+         status=2, error="--blocks 'x': allowed 'last', 'all'"),
+    dict(id='dfc-size-huge', tool=DFC, argv=['{photo.png}', '--size', '100000'], status=2,
+         error="argument --size: '100000' is not allowed: give an integer from 1 to 8192"),
+    dict(id='dfc-config-checkpoint-read-safely', tool=DFC,
+         argv=['{photo.png}', '--config', DEEPLABV3, '--checkpoint', '{text.pth}',
+               '--out', '{out}/dfc.png'], status=1, error='is not a PyTorch checkpoint',
+         creates=['!out/dfc.png']),
+    dict(id='quantize-size-huge', tool=QUANTIZE,
+         argv=QUANT[:-1] + ['100000'], status=2,
+         error="argument --size: '100000' is not allowed: give an integer from 1 to 4096"),
+    dict(id='quantize-exclude-unknown-node', tool=QUANTIZE,
+         argv=QUANT + ['--exclude-nodes', 'no_such_node'], status=2,
+         error="argument --exclude-nodes: 'no_such_node' is no node of",
+         creates=['!out/q25.onnx']),
+    dict(id='profile-plot-without-top1', tool=PROFILE,
+         argv=['--onnx', 'ours={backbone.onnx}', '--plot', '{out}/p.png'], status=2,
+         error='argument --plot: nothing to plot: no model has a top-1'),
+    dict(id='profile-top1-of-no-model', tool=PROFILE,
+         argv=['--onnx', 'ours={backbone.onnx}', '--top1', 'theirs=75'], status=2,
+         error="argument --top1: 'theirs' is no --onnx label; allowed: ours"),
+    dict(id='profile-runs-0-disables-the-breakdown', tool=PROFILE,
+         argv=['--onnx', 'ours={backbone.onnx}', '--sizes', '32', '--rounds', '1',
+               '--warmup', '0', '--profile-runs', '0'], status=0,
+         stdout=['| ours |'], stdout_not=['kernel time']),
+    dict(id='benchmark-baseline-nonsense', tool=BENCH, argv=['--baseline', 'nonsense'],
+         status=2, error="argument --baseline: invalid choice: 'nonsense'"),
+    dict(id='benchmark-baseline-not-timed', tool=BENCH,
+         argv=['--models', 'ghostnetv2', '--baseline', 'resnet18'], status=2,
+         error="argument --baseline: 'resnet18' is not timed; allowed: one of --models"),
+    dict(id='benchmark-sizes-huge', tool=BENCH, argv=['--sizes', '100000'], status=2,
+         error="argument --sizes: '100000' is not a size"),
+    dict(id='benchmark-throughput-batch-0-skips-it', tool=BENCH,
+         argv=['--models', 'ghostnetv2', '--sizes', '32', '--repeats', '1', '--warmup',
+               '0', '--throughput-batch', '0', '--no-memory', '--threads', '1'], status=0,
+         stdout=['ghostnetv2'], stdout_not=['img/s']),
+    # ------------------------- 5: images that can be read are drawn or refused so
+    dict(id='demo-segmentor-one-pixel-image', tool=DEMO,
+         argv=['{flat.png}', DEEPLABV3, '{deeplab.pth}', '--out-dir', '{out}/demo_flat']
+         + options(DEEPLABV3_OPTIONS), status=0, stdout=['saved 1 picture'],
+         creates=['out/demo_flat/flat.png']),
+    dict(id='infer-segmentor-one-pixel-image', tool=INFER,
+         argv=[DEEPLABV3, '{deeplab.onnx}', '{flat.png}', '--out-file', '{out}/d1.png'],
+         status=0, stdout=['pixels per class'], creates=['out/d1.png']),
+    dict(id='demo-elongated-image-is-named-as-an-image', tool=DEMO,
+         argv=['{wide.png}', YOLOV3, '{retina.pth}', '--out-dir', '{out}/demo_wide'],
+         status=1, error="image '{wide.png}' (10000x10 pixels) is an image, but the "
+         "config's test pipeline cannot prepare it; its aspect ratio is too extreme",
+         creates=['!out/demo_wide']),
+    dict(id='infer-elongated-image-works-where-the-pipeline-can', tool=INFER,
+         argv=[RETINANET, '{retina.onnx}', '{wide.png}', '--out-file', '{out}/w.png'],
+         status=0, stdout=['detections'], creates=['out/w.png']),
+    dict(id='transfer-missing-weights-file', tool=TRANSFER,
+         argv=['--backbones', 'ghostnetv2_1.0x', '--out', '{out}/tr_w', '--weights',
+               'ghostnetv2_1.0x={out}/nope.pth'], status=2,
+         error="--weights 'ghostnetv2_1.0x={out}/nope.pth': no such file",
+         creates=['!out/tr_w']),
+    # ------------------------------- 5: a foreign or damaged results.csv is named
+    dict(id='transfer-foreign-results-csv', tool=TRANSFER,
+         argv=['--backbones', 'ghostnetv2_1.0x', '--out', '{foreign_csv}'], status=1,
+         error="{foreign_csv}/results.csv has the columns", error_also='missing: dataset'),
+    dict(id='transfer-binary-results-csv', tool=TRANSFER,
+         argv=['--backbones', 'ghostnetv2_1.0x', '--out', '{binary_csv}'], status=1,
+         error="{binary_csv}/results.csv is not a CSV table of results"),
+    dict(id='transfer-early-error-leaves-no-folder', tool=TRANSFER,
+         argv=['--backbones', 'ghostnetv2_1.0x', '--out', '{out}/tr_new', '--datasets',
+               'no_such_dataset'], status=1, error="unknown dataset 'no_such_dataset'",
+         creates=['!out/tr_new']),
+    dict(id='downstream-foreign-results-csv', tool=DOWNSTREAM,
+         argv=[TINY_TRAIN, '--backbones', 'ghostnetv2_1.0x', '--out', '{foreign_csv}'],
+         status=1, error="{foreign_csv}/results.csv has the columns",
+         error_also='missing: config'),
+    dict(id='downstream-cfg-options-misspelt-leaves-no-folder', tool=DOWNSTREAM,
+         argv=[TINY_TRAIN, '--backbones', 'ghostnetv2_1.0x', '--out', '{out}/ds_new']
+         + MISSPELT, status=2, error="'modle' is not in the config",
+         creates=['!out/ds_new']),
+]
+
+
+def _make_issue25_inputs(w, path):
+    """The inputs of the issue 25 items 4-5 cases (``path(name)`` registers one)."""
+    os.makedirs(path('foreign_csv'))
+    with open(os.path.join(w['foreign_csv'], 'results.csv'), 'w') as f:
+        f.write('name,score\nsomething,1\n')  # another program's table
+    Image.new('RGB', (10000, 10), (90, 140, 200)).save(path('wide.png'))
+    os.makedirs(path('binary_csv'))
+    with open(os.path.join(w['binary_csv'], 'results.csv'), 'wb') as f:
+        f.write(bytes(range(256)) * 4)  # no UTF-8 text at all
+
+
+def test_finite_float_refuses_every_non_finite_spelling():
+    import argparse
+
+    from ghostnetv2_mm.utils.cli import (finite_float, float_in, non_negative_float,
+                                         positive_float)
+    for parse in (finite_float, float_in(-1e9, 1e9), non_negative_float, positive_float):
+        for text in ('nan', 'NaN', '-nan', 'inf', '-inf', 'Infinity', '+inf', '1e999'):
+            with pytest.raises(argparse.ArgumentTypeError, match='give a finite number'):
+                parse(text)
+        with pytest.raises(argparse.ArgumentTypeError, match='is not a number'):
+            parse('abc')
+    assert finite_float('-2.5') == -2.5 and finite_float('1e3') == 1000.0
+    assert float_in(0, 1)('0') == 0 and float_in(0, 1)('1') == 1
+    for text in ('-0.01', '1.01'):
+        with pytest.raises(argparse.ArgumentTypeError, match='from 0 .* to 1'):
+            float_in(0, 1)(text)
+    with pytest.raises(argparse.ArgumentTypeError, match='>= 0'):
+        non_negative_float('-1')
+    assert non_negative_float('0') == 0
+    with pytest.raises(argparse.ArgumentTypeError, match='> 0'):
+        positive_float('0')
+
+
+def test_every_float_option_of_every_tool_refuses_nan():
+    """No tool parses a float option with plain ``float`` (which takes 'nan')."""
+    import re
+    plain = []
+    for folder in ('tools', 'ghostnetv2_mm'):
+        for d, _, files in os.walk(os.path.join(ROOT, folder)):
+            for name in files:
+                if name.endswith('.py'):
+                    with open(os.path.join(d, name)) as f:
+                        text = f.read()
+                    if re.search(r'add_argument\([^)]*type=float\b', text, re.S):
+                        plain.append(os.path.relpath(os.path.join(d, name), ROOT))
+    assert plain == []
+
+
+def test_image_size_and_side_have_a_limit():
+    import argparse
+
+    from ghostnetv2_mm.utils.cli import MAX_IMAGE_SIDE, image_side, image_size
+    assert image_size(f'{MAX_IMAGE_SIDE}x1') == (MAX_IMAGE_SIDE, 1)
+    assert image_side(str(MAX_IMAGE_SIDE)) == MAX_IMAGE_SIDE
+    with pytest.raises(argparse.ArgumentTypeError, match='not a size'):
+        image_size(f'{MAX_IMAGE_SIDE + 1}')
+    with pytest.raises(argparse.ArgumentTypeError, match='not allowed'):
+        image_side(f'{MAX_IMAGE_SIDE + 1}')
+
+
+def test_cfg_options_first_part_must_be_in_the_config():
+    from mmengine.config import Config
+
+    from ghostnetv2_mm.utils.cli import UserError
+    from ghostnetv2_mm.utils.toolkit import merge_cfg_options
+    cfg = Config(dict(model=dict(backbone=dict(arch='1.0x')), train_cfg=dict(max_iters=2)))
+    # new deeper keys and settings the Runner reads are fine
+    merge_cfg_options(cfg, {'model.backbone.arch': '1.3x', 'model.backbone.frozen_stages': 1,
+                            'randomness.seed': 3, 'load_from': None})
+    assert cfg.model.backbone.arch == '1.3x' and cfg.randomness.seed == 3
+    for key in ('modle.backbone.arch', 'train_cgf.max_iters', 'nonsense'):
+        with pytest.raises(UserError, match=f"'{key.split('.')[0]}' is not in the config") \
+                as info:
+            merge_cfg_options(cfg, {key: 1})
+        assert info.value.status == 2
+    assert 'modle' not in cfg and 'train_cgf' not in cfg  # nothing merged
+
+
+def test_read_rows_names_the_file_of_a_damaged_table(tmp_path):
+    from ghostnetv2_mm.benchmarks.report import read_rows
+    from ghostnetv2_mm.utils.cli import UserError
+    path = tmp_path / 'results.csv'
+    path.write_text('a,b\n1,2\n')
+    assert read_rows(str(path), ['a', 'b']) == [{'a': '1', 'b': '2'}]
+    with pytest.raises(UserError, match=r"results.csv has the columns a, b.*missing: c"):
+        read_rows(str(path), ['a', 'b', 'c'])
+    path.write_text('a,b\n1,2,3\n')
+    with pytest.raises(UserError, match='results.csv line 2: 3 cells where the header has 2'):
+        read_rows(str(path))
+    path.write_text('a,b\n1\n')
+    with pytest.raises(UserError, match='line 2: 1 cells'):
+        read_rows(str(path))
+    path.write_bytes(b'\xff\xfe\x00a,b')
+    with pytest.raises(UserError, match='results.csv is not a CSV table'):
+        read_rows(str(path))
+    path.write_text('')
+    assert read_rows(str(path), ['a']) == []
+
+
+@pytest.mark.parametrize('loss', [float('nan'), float('inf'), float('-inf')])
+def test_a_downstream_run_whose_loss_went_non_finite_fails(loss):
+    from types import SimpleNamespace
+
+    from ghostnetv2_mm.benchmarks.downstream.run import BenchmarkError, FiniteLossHook
+    hook, runner = FiniteLossHook('cfg / ghostnetv2 / seed 0'), SimpleNamespace(iter=6)
+    hook.after_train_iter(runner, 0, outputs={'loss': torch.tensor(2.5)})
+    with pytest.raises(BenchmarkError, match=f'cfg / ghostnetv2 / seed 0: the training '
+                       f'loss is {loss} at iteration 7; the run failed'):
+        hook.after_train_iter(runner, 0, outputs={'loss': torch.tensor(loss)})
+
+
+def test_get_model_of_ours_reads_a_bad_local_file_in_the_projects_words(world):
+    import mmpretrain
+
+    import ghostnetv2_mm  # noqa: F401 - registers the hub models
+    from ghostnetv2_mm.checkpoint import CheckpointError
+    with pytest.raises(CheckpointError, match="'.*text.pth'.*is not a PyTorch checkpoint"):
+        mmpretrain.get_model('ghostnetv2-1.0x_8xb128_in1k', pretrained=world['text.pth'])
+    with pytest.raises(FileNotFoundError, match='checkpoint not found'):
+        mmpretrain.get_model('ghostnetv2-1.0x_8xb128_in1k',
+                             pretrained=world['text.pth'] + '.missing')
+
+
+def test_get_model_of_other_models_is_mmpretrains_own(world):
+    """The plugin rule: another model's get_model is mmpretrain's function unchanged
+    (the same error as the unwrapped function, whatever torch makes of a text file)."""
+    import mmpretrain
+
+    import ghostnetv2_mm  # noqa: F401
+
+    def outcome(get_model):
+        try:
+            get_model('resnet18_8xb32_in1k', pretrained=world['text.pth'])
+        except Exception as exc:  # noqa: BLE001 - whatever it is, both must agree
+            return type(exc), str(exc)
+        return None
+
+    original = mmpretrain.get_model.__wrapped__
+    assert original.__module__ == 'mmpretrain.apis.model'
+    assert outcome(mmpretrain.get_model) == outcome(original) is not None
+# ======================================================== issue 25 items 4-5 (end)
+
+
 # ------------------------------------------------------------------------- inputs
 def sha(path):
     with open(path, 'rb') as f:
@@ -365,6 +664,7 @@ def _make_world(root, toy_root):
     marker = os.path.join(root, 'eval.ran')
     torch.save({'state_dict': {}, 'meta': eval_payload(marker)}, path('eval.pth'))
     _make_issue25_files(w, toy_root)
+    _make_issue25_inputs(w, path)
     w['data_options'] = [f'train_dataloader.dataset.data_root={toy_root}/',
                          f'test_dataloader.dataset.data_root={toy_root}/',
                          f'test_evaluator.ann_file={toy_root}/annotations/'
@@ -460,6 +760,8 @@ def test_tool_case(case, world):
         assert errors == [], report
     for fragment in case.get('stdout', []):
         assert fragment in result['stdout'], report
+    for fragment in case.get('stdout_not', []):
+        assert fragment not in result['stdout'], report
     if case.get('names'):
         assert any(name in result['stdout'] for name in case['names']), report
         assert 'class ' not in result['stdout'], report

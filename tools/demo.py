@@ -19,7 +19,8 @@ import os.path as osp
 import sys
 
 from ghostnetv2_mm.utils.cli import (ToolParser, UserError, check_output, check_outputs,
-                                     existing_file, file_or_url, non_negative_int, tool_main)
+                                     existing_file, file_or_url, float_in, non_negative_int,
+                                     tool_main)
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
@@ -84,7 +85,7 @@ def parse_args(argv=None):
     parser.add_argument('config', type=existing_file)
     parser.add_argument('checkpoint', type=file_or_url)
     parser.add_argument('--out-dir', default='work_dirs/vis')
-    parser.add_argument('--score-thr', type=float, default=0.3,
+    parser.add_argument('--score-thr', type=float_in(0, 1), default=0.3,
                         help='detections below this score are not drawn')
     parser.add_argument('--limit', type=non_negative_int, default=0,
                         help='at most N images (0: all)')
@@ -92,8 +93,6 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries')
     args = parser.parse_args(argv)
-    if not 0 <= args.score_thr <= 1:
-        parser.error(f'--score-thr {args.score_thr}: allowed: a score in [0, 1]')
     args.images = list_images(args.inputs, args.limit)
     check_output(args.out_dir, '--out-dir', is_dir=True)
     args.pictures = out_files(args.out_dir, args.images)
@@ -110,7 +109,7 @@ def main(argv=None):
     import mmcv
     from mmengine.utils import ProgressBar
 
-    from ghostnetv2_mm.deployment.runtime import ImagePreparer
+    from ghostnetv2_mm.deployment.runtime import ImagePreparer, drawable
     from ghostnetv2_mm.utils.fileio import atomic_output
     from ghostnetv2_mm.utils.toolkit import load_config
     cfg = load_config(args.config, args.cfg_options)
@@ -118,7 +117,6 @@ def main(argv=None):
     for path in args.images:  # every image readable, before the model is built
         prepare(path)
     scope, model, predict, visualizer = build(cfg, args.checkpoint, args.device)
-    os.makedirs(args.out_dir, exist_ok=True)
     progress = ProgressBar(len(args.images))
     written = 0
     for path in args.images:
@@ -126,7 +124,7 @@ def main(argv=None):
         image = mmcv.imread(path, channel_order='rgb')
         extra = dict(pred_score_thr=args.score_thr) if scope == 'mmdet' else {}
         with atomic_output(args.pictures[path]) as out:
-            visualizer.add_datasample(osp.basename(path), image, data_sample=result,
+            visualizer.add_datasample(osp.basename(path), image, data_sample=drawable(result),
                                       draw_gt=False, show=False, out_file=out.path, **extra)
         written += out.kept == out.target
         progress.update()

@@ -38,11 +38,13 @@ rows obtained with other settings. ``OUT/results.md`` and ``OUT/accuracy_vs_macs
 are rewritten from the CSV after each row.
 """
 import argparse
+import os
 from typing import List, Sequence
 
 from ghostnetv2_mm.benchmarks.transfer import (BACKBONES, MMPRETRAIN_DATASETS, PROTOCOLS,
                                                output_files, run_benchmark)
-from ghostnetv2_mm.utils.cli import (ToolParser, check_output, check_outputs, non_negative_int,
+from ghostnetv2_mm.utils.cli import (ToolParser, check_output, check_outputs, image_side,
+                                     non_negative_int, positive_float,
                                      positive_int, tool_main)
 
 
@@ -66,9 +68,9 @@ def parse_args(argv=None):
     parser.add_argument('--protocols', default='linear,finetune',
                         help='comma-separated subset of linear,finetune')
     parser.add_argument('--epochs', type=positive_int, default=10, help='fine-tuning epochs')
-    parser.add_argument('--lr', type=float, default=0.05, help='fine-tuning peak lr')
+    parser.add_argument('--lr', type=positive_float, default=0.05, help='fine-tuning peak lr')
     parser.add_argument('--batch-size', type=positive_int, default=64, help='fine-tuning batch')
-    parser.add_argument('--img-size', type=positive_int, default=32,
+    parser.add_argument('--img-size', type=image_side, default=32,
                         help='input resolution for every backbone (use 224 for the '
                         'natural-image datasets)')
     parser.add_argument('--weights', nargs='*', default=[], metavar='NAME=PATH',
@@ -104,6 +106,8 @@ def parse_args(argv=None):
         if not sep or name not in BACKBONES:
             parser.error(f'--weights {item!r}: expected NAME=PATH with NAME one of '
                          f'{", ".join(BACKBONES)}')
+        if '://' not in path and not os.path.isfile(path):  # else found after other runs
+            parser.error(f'--weights {item!r}: no such file {path!r}')
         weights[name] = path
     args.weights = weights
     if args.img_size < 8 or args.epochs < 1:

@@ -10,15 +10,50 @@ import platform
 import tempfile
 from typing import List, Optional, Sequence
 
+from ..utils.cli import UserError
 from ..utils.fileio import atomic_output, refuse_special
 
 
-def read_rows(path: str) -> List[dict]:
-    """The rows of the CSV at ``path`` ([] when it does not exist)."""
+def read_rows(path: str, fields: Optional[Sequence[str]] = None) -> List[dict]:
+    """The rows of the CSV at ``path`` ([] when it does not exist or is empty).
+
+    A file that is no CSV table (not UTF-8 text, a broken quote), whose rows do not
+    have the header's number of cells, or (with ``fields``) whose header is not
+    ``fields`` is refused with one line naming it (:class:`UserError`): a benchmark
+    resuming from it would otherwise stop on a KeyError far from the cause, or mix
+    its rows with another table's.
+
+    Args:
+        path (str): The CSV file.
+        fields (sequence of str, optional): The columns the file must have, in order.
+    """
     if not osp.isfile(path):
         return []
-    with open(path, newline='') as f:
-        return list(csv.DictReader(f))
+    advice = 'move it away or choose another output folder'
+    try:
+        with open(path, newline='', encoding='utf-8') as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            header = list(reader.fieldnames or [])
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UserError(f'{path} is not a CSV table of results ({type(exc).__name__}: '
+                        f'{" ".join(str(exc).split())[:200]}); {advice}') from None
+    if not header:
+        return []
+    if fields is not None and header != list(fields):
+        missing = [k for k in fields if k not in header]
+        raise UserError(f'{path} has the columns {", ".join(header)[:300]}, not this '
+                        'benchmark\'s' + (f' (missing: {", ".join(missing)})' if missing
+                                          else ' (other order or extra ones)')
+                        + f': it was written by another benchmark or version; {advice}')
+    for line, row in enumerate(rows, 2):
+        if None in row or None in row.values():  # more or fewer cells than the header
+            cells = (sum(v is not None for k, v in row.items() if k is not None)
+                     + len(row.get(None) or []))
+            raise UserError(f'{path} line {line}: {cells} cells where the header has '
+                            f'{len(header)}; the file is damaged or not this '
+                            f'benchmark\'s; {advice}')
+    return rows
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -52,11 +87,7 @@ def append_row(path: str, row: dict, fields: Sequence[str]) -> None:
     while writing loses that row only, never leaves half of it. A file written with
     other columns is refused rather than mixed.
     """
-    rows = read_rows(path)
-    if rows and list(rows[0]) != list(fields):
-        raise ValueError(f'{path} has the columns {list(rows[0])}, not {list(fields)}: '
-                         'it was written by another benchmark or version; use another '
-                         'output folder')
+    rows = read_rows(path, fields)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(fields), lineterminator='\n')
     writer.writeheader()

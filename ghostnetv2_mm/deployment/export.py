@@ -46,10 +46,9 @@ def build_model(config, checkpoint: Optional[str] = None, cfg_options=None) -> n
     """
     from mmengine.config import Config
 
-    from ghostnetv2_mm.utils.toolkit import build_model_from_config
+    from ghostnetv2_mm.utils.toolkit import build_model_from_config, merge_cfg_options
     cfg = config if isinstance(config, Config) else Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    merge_cfg_options(cfg, cfg_options)
     # SyncBN (the segmentation configs') is plain BN outside distributed training
     from mmengine.model import revert_sync_batchnorm
     model = revert_sync_batchnorm(build_model_from_config(cfg))

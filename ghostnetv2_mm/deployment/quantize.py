@@ -57,6 +57,9 @@ def quantize_int8(src: str, dst: str, calibration: Iterable[np.ndarray],
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
     source = onnx.load(src, load_external_data=False)
+    unknown = unknown_nodes(src, exclude_nodes or [])
+    if unknown:
+        raise ValueError(f'exclude_nodes: {unknown} are no nodes of {src}')
     input_name = source.graph.input[0].name
     with tempfile.TemporaryDirectory() as tmp:
         prepared = os.path.join(tmp, 'prepared.onnx')
@@ -74,6 +77,16 @@ def quantize_int8(src: str, dst: str, calibration: Iterable[np.ndarray],
         metadata[METADATA_PREFIX + 'quantized'] = 'int8 QDQ (onnxruntime, MinMax)'
         with open(quantized, 'rb') as f:
             write_onnx_with_metadata(f.read(), dst, metadata)
+
+
+def unknown_nodes(src: str, names: Sequence[str]) -> List[str]:
+    """The ``names`` that are no node of the ONNX file ``src`` (onnxruntime's
+    quantiser ignores a node name it does not find, so a misspelt exclusion would
+    quantise that node without a word)."""
+    import onnx
+    graph = onnx.load(src, load_external_data=False).graph
+    present = {node.name for node in graph.node}
+    return [name for name in names if name not in present]
 
 
 def quantized_node_counts(path: str) -> dict:

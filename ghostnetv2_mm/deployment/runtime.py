@@ -21,6 +21,44 @@ def _test_pipeline(cfg):
             if 'LoadAnnotations' not in step['type']]
 
 
+# Beyond this ratio of an image's long side to its short one, resizing the long side to
+# a network's input size leaves the short side below one pixel (320 / 10000 < 1).
+EXTREME_ASPECT = 100
+
+
+def pipeline_failure(image_path: str, exc: Exception) -> str:
+    """The one line for a test pipeline that failed on ``image_path``: whether the file
+    is no image, or an image (of which the size is named) that the pipeline cannot
+    prepare, e.g. one so elongated that the resize leaves a side of no pixels."""
+    import mmcv
+    error = f'{type(exc).__name__}: {" ".join(str(exc).split())[:200]}'
+    try:
+        image = mmcv.imread(image_path)
+    except Exception:  # noqa: BLE001 - mmcv's readers raise several kinds
+        image = None
+    if image is None:
+        return f'image {image_path!r} cannot be read as an image: {error}'
+    h, w = image.shape[:2]
+    hint = ''
+    if max(h, w) >= EXTREME_ASPECT * min(h, w):
+        hint = ('; its aspect ratio is too extreme: resized to the input size, the short '
+                'side becomes less than one pixel (crop or pad the image first)')
+    return (f'image {image_path!r} ({w}x{h} pixels) is an image, but the config\'s test '
+            f'pipeline cannot prepare it{hint} ({error})')
+
+
+def drawable(sample):
+    """``sample`` as the toolkits' visualisers draw it correctly: a segmentation map
+    as a NumPy array. mmseg's visualiser indexes the image with a boolean torch mask,
+    which NumPy reads as the integer 1 when the image has one pixel (IndexError)."""
+    seg = getattr(sample, 'pred_sem_seg', None)
+    if seg is not None and isinstance(seg.data, torch.Tensor):
+        from mmengine.structures import PixelData
+        sample = sample.clone()
+        sample.pred_sem_seg = PixelData(data=seg.data.cpu().numpy(), metainfo=seg.metainfo)
+    return sample
+
+
 class ImagePreparer:
     """An image file as the config prepares it for its model: the test pipeline
     (loading, resize) and the data preprocessor (normalise, pad).
@@ -44,8 +82,7 @@ class ImagePreparer:
         try:
             data = self.pipeline(dict(img_path=image_path))
         except Exception as exc:  # noqa: BLE001 - any reader failure: name the file
-            raise UserError(f'image {image_path!r} cannot be read as an image: '
-                            f'{type(exc).__name__}: {exc}') from exc
+            raise UserError(pipeline_failure(image_path, exc)) from exc
         if data is None:
             raise UserError(f'image {image_path!r} cannot be read as an image')
         with torch.no_grad():
@@ -169,5 +206,5 @@ class OnnxPredictor:
         image = mmcv.imread(image_path, channel_order='rgb')
         kwargs = dict(pred_score_thr=score_thr) if self.task == 'detection' else {}
         with atomic_output(out_file) as out:
-            visualizer.add_datasample('onnx', image, sample, draw_gt=False, show=False,
-                                      out_file=out.path, **kwargs)
+            visualizer.add_datasample('onnx', image, drawable(sample), draw_gt=False,
+                                      show=False, out_file=out.path, **kwargs)

@@ -8,11 +8,12 @@ non-zero (2 for arguments, 1 otherwise); the traceback only with ``--debug``, wh
 that temporary files are removed and no output is left half-written
 (:mod:`ghostnetv2_mm.utils.fileio`).
 
-The argument types (``positive_int``, ``existing_file``, ...) and
+The argument types (``positive_int``, ``finite_float``, ``existing_file``, ...) and
 :func:`check_output` run while the arguments are parsed, before any work.
 """
 import argparse
 import functools
+import math
 import os
 import signal
 import stat
@@ -20,6 +21,10 @@ import sys
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 ARGUMENT_STATUS = 2
+# The largest image side a tool takes (input sizes, --size, --shape): one feature map
+# of the stem at this side already needs 1 GiB; beyond it a run is killed for memory
+# without a word instead of refused.
+MAX_IMAGE_SIDE = 8192
 TERMINATED_STATUS = 128 + signal.SIGTERM
 INTERRUPTED_STATUS = 128 + signal.SIGINT
 
@@ -165,6 +170,61 @@ def int_in(low: int, high: int):
 
     parse.__name__ = f'int_{low}_{high}'
     return parse
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (``nan``, ``inf`` and ``-inf`` are refused:
+    Python's ``float`` accepts them, and a NaN threshold or tolerance makes every
+    comparison false, so a check would pass or fail without meaning)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f'{text!r} is not allowed: give a finite number')
+    return value
+
+
+def float_in(low: float, high: float, low_open: bool = False):
+    """argparse type: a finite number in [low, high] (``(low, high]`` with
+    ``low_open``)."""
+
+    def parse(text: str) -> float:
+        value = finite_float(text)
+        if value < low or (low_open and value == low) or value > high:
+            raise argparse.ArgumentTypeError(
+                f'{text!r} is not allowed: give a number from {low:g} '
+                f'({"excluded" if low_open else "included"}) to {high:g}')
+        return value
+
+    parse.__name__ = f'float_{low:g}_{high:g}'
+    return parse
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'{text!r} is not allowed: give a number >= 0')
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'{text!r} is not allowed: give a number > 0')
+    return value
+
+
+def choice_of(option: str, value, allowed) -> None:
+    """Refuse ``value`` of ``option`` unless it is one of ``allowed``: a
+    :class:`UserError` with status 2 listing them (for checks argparse's
+    ``choices`` cannot make, e.g. a value known only after reading a file)."""
+    allowed = list(allowed)
+    if value not in allowed:
+        raise UserError(f'argument {option}: {value!r} is not allowed; allowed: '
+                        f'{", ".join(map(str, allowed))}', ARGUMENT_STATUS)
 
 
 def _path_problem(path: str, want_dir: bool) -> Optional[str]:
@@ -322,13 +382,21 @@ def kept_outputs(option: str, path: str, keep_failed: bool) -> List[Tuple[str, s
 
 
 def image_size(text: str) -> Tuple[int, int]:
-    """argparse type: ``H`` or ``HxW`` (positive ints) -> (H, W)."""
+    """argparse type: ``H`` or ``HxW`` (ints from 1 to :data:`MAX_IMAGE_SIDE`) ->
+    (H, W)."""
     parts = str(text).lower().split('x')
     parts = parts * 2 if len(parts) == 1 else parts
-    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+    if len(parts) != 2 or not all(p.isdigit() and 0 < int(p) <= MAX_IMAGE_SIDE
+                                  for p in parts):
         raise argparse.ArgumentTypeError(f'{text!r} is not a size: give H or HxW '
-                                         '(positive integers, e.g. 224 or 256x416)')
+                                         f'(integers from 1 to {MAX_IMAGE_SIDE}, e.g. 224 '
+                                         'or 256x416)')
     return int(parts[0]), int(parts[1])
+
+
+def image_side(text: str) -> int:
+    """argparse type: an image side, an integer from 1 to :data:`MAX_IMAGE_SIDE`."""
+    return int_in(1, MAX_IMAGE_SIDE)(text)
 
 
 def add_runner_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,12 +13,57 @@ TOOLKITS = {
 }
 
 
-def load_config(path: str, cfg_options=None) -> Config:
-    """``path`` read by mmengine, with ``--cfg-options`` overrides merged in."""
-    cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+def runner_settings() -> frozenset:
+    """The top-level config keys mmengine's ``Runner`` reads although a config may
+    leave them out (``randomness``, ``resume``, ``load_from``, ...): the parameters
+    of ``Runner.__init__``."""
+    import inspect
+
+    from mmengine.runner import Runner
+    return frozenset(inspect.signature(Runner.__init__).parameters) - {'self'}
+
+
+def merge_cfg_options(cfg: Config, cfg_options, option: str = '--cfg-options') -> Config:
+    """Merge ``--cfg-options`` into ``cfg`` (in place), refusing a key whose first
+    part is neither in the config nor a setting the runner reads.
+
+    mmengine's ``merge_from_dict`` adds any key it is given, so a misspelt one
+    (``modle.backbone.arch=1.3x``) changes nothing that is used and the run goes on
+    with the config's own value. Deeper parts may be new (``model.backbone.frozen_stages``
+    where the config keeps the default), so only the first part is checked.
+
+    Args:
+        cfg (Config): The config to change.
+        cfg_options (dict, optional): ``KEY.PATH: value`` as mmengine's
+            ``DictAction`` parses them.
+        option (str): How the user gave them, for the message.
+
+    Returns:
+        Config: ``cfg``. Raises :class:`UserError` (status 2) naming the key.
+    """
+    import difflib
+
+    from .cli import ARGUMENT_STATUS, UserError
+    if not cfg_options:
+        return cfg
+    known = set(cfg.keys()) | runner_settings()
+    for key in cfg_options:
+        first = str(key).split('.')[0]
+        if first not in known:
+            close = difflib.get_close_matches(first, sorted(known), n=1)
+            hint = f'; did you mean {close[0]!r}?' if close else ''
+            raise UserError(f'{option} {key}=...: {first!r} is not in the config '
+                            f'{cfg.filename or ""!s}'.rstrip() + f' (the setting would be '
+                            f'ignored){hint}; allowed first parts: '
+                            f'{", ".join(sorted(cfg.keys()))}', ARGUMENT_STATUS)
+    cfg.merge_from_dict(cfg_options)
     return cfg
+
+
+def load_config(path: str, cfg_options=None) -> Config:
+    """``path`` read by mmengine, with ``--cfg-options`` overrides merged in (see
+    :func:`merge_cfg_options`)."""
+    return merge_cfg_options(Config.fromfile(path), cfg_options)
 
 
 def runner_config(args) -> Config:

@@ -77,16 +77,17 @@ def parse_args(argv=None):
                         'to --configs; none: only --configs)')
     parser.add_argument('--configs', nargs='+', type=parse_config_spec, default=[],
                         metavar='CONFIG@HxW', help='whole models to time at that size')
-    parser.add_argument('--baseline', default='timm-ghostnetv2',
-                        help='the backbone every ratio is relative to (default: timm '
-                        'ghostnetv2; for --configs the timm-trunk model, else eager)')
+    parser.add_argument('--baseline', default=None, choices=PEERS, metavar='NAME',
+                        help='the backbone every ratio is relative to, one of --models '
+                        '(default: timm-ghostnetv2 when timed; for --configs the '
+                        'timm-trunk model, else eager)')
     parser.add_argument('--sizes', type=image_size, nargs='*',
                         default=[(224, 224), (640, 640), (800, 1333)],
                         help='backbone input sizes, H or HxW (default: 224 640 800x1333)')
     parser.add_argument('--batch', type=positive_int, default=1, help='latency batch size')
     parser.add_argument('--repeats', type=positive_int, default=20, help='timed rounds per size')
     parser.add_argument('--warmup', type=non_negative_int, default=3)
-    parser.add_argument('--throughput-batch', type=positive_int, default=8,
+    parser.add_argument('--throughput-batch', type=non_negative_int, default=8,
                         help='batch for images/s (0: skip)')
     parser.add_argument('--throughput-repeats', type=positive_int, default=3)
     parser.add_argument('--no-memory', action='store_true', help='skip peak memory')
@@ -101,11 +102,11 @@ def parse_args(argv=None):
     parser.add_argument('--plot', help='PNG of latency (first size) against published '
                         'ImageNet top-1, one point per backbone (matplotlib)')
     args = parser.parse_args(argv)
-    for name in ('batch', 'repeats'):
-        if getattr(args, name) < 1:
-            parser.error(f'--{name} must be >= 1, got {getattr(args, name)}')
-    if args.throughput_batch < 0 or args.warmup < 0 or args.throughput_repeats < 1:
-        parser.error('--throughput-batch, --warmup must be >= 0, --throughput-repeats >= 1')
+    if args.baseline is None:
+        args.baseline = 'timm-ghostnetv2'
+    elif args.baseline not in args.models:  # it would be ignored without a word
+        parser.error(f'argument --baseline: {args.baseline!r} is not timed; allowed: one '
+                     'of --models (' + (', '.join(args.models) or 'none given') + ')')
     if not args.configs and not (args.models and args.sizes):
         parser.error('nothing to time: give --models and --sizes, or --configs')
     # both files checked before the (long) run: not an input, not each other

@@ -20,7 +20,7 @@ from ghostnetv2_mm.benchmarks.timm_reference import (create_timm_model, timm_lay
                                                      timm_name)
 from ghostnetv2_mm.models import GhostNet, GhostNetV2, GhostNetV3, build_classifier
 from ghostnetv2_mm.utils import count_parameters
-from ghostnetv2_mm.utils.cli import ToolParser, positive_int, tool_main
+from ghostnetv2_mm.utils.cli import ToolParser, image_side, tool_main
 from ghostnetv2_mm.utils.random_bn import randomise_bn
 
 TAPS = (0, 3, 5, 7, 9, 10)
@@ -35,7 +35,7 @@ def max_diff(ours, reference, x):
 @tool_main
 def main(argv=None):
     parser = ToolParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--size', type=positive_int, nargs='+', default=[224],
+    parser.add_argument('--size', type=image_side, nargs='+', default=[224],
                         help='H or H W')
     args = parser.parse_args(argv)
     if len(args.size) > 2:

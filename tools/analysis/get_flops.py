@@ -24,7 +24,7 @@ from mmengine.registry import MODELS
 from ghostnetv2_mm.deployment.wrappers import ClassifierExport, TwoStageDetectorExport
 from ghostnetv2_mm.models import ARCH_WIDTHS, FAMILY, build_classifier
 from ghostnetv2_mm.utils import COUNTING, count_macs, count_parameters
-from ghostnetv2_mm.utils.cli import ToolParser, existing_file, positive_int, tool_main
+from ghostnetv2_mm.utils.cli import ToolParser, existing_file, image_side, tool_main
 
 
 def parse_args(argv=None):
@@ -39,7 +39,7 @@ def parse_args(argv=None):
                         'branches summed), what inference costs')
     parser.add_argument('--classifier', action='store_true',
                         help='with --arch: the full ImageNet classifier, not the backbone')
-    parser.add_argument('--shape', type=positive_int, nargs='+', default=[224],
+    parser.add_argument('--shape', type=image_side, nargs='+', default=[224],
                         help='input size: H (square) or H W')
     args = parser.parse_args(argv)
     if len(args.shape) not in (1, 2):

@@ -14,7 +14,8 @@
 import os
 
 from ghostnetv2_mm.benchmarks.gpu import run_gpu_benchmark
-from ghostnetv2_mm.utils.cli import ToolParser, check_outputs, positive_int, tool_main
+from ghostnetv2_mm.utils.cli import (ToolParser, check_outputs, image_side, positive_int,
+                                     tool_main)
 from ghostnetv2_mm.utils.fileio import atomic_write_bytes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -27,7 +28,7 @@ def parse_args(argv=None):
     parser = ToolParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--train-batch', type=positive_int, default=16)
     parser.add_argument('--iters', type=positive_int, default=20)
-    parser.add_argument('--size', type=int, nargs=2, default=[800, 1216])
+    parser.add_argument('--size', type=image_side, nargs=2, default=[800, 1216])
     parser.add_argument('--out', help='also write the tables to this file')
     args = parser.parse_args(argv)
     check_outputs([('--out', args.out)])  # before the run, not after it

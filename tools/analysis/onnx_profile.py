@@ -24,8 +24,8 @@ from ghostnetv2_mm.benchmarks.onnx_profile import (TIMM_PEERS, export_timm_peer,
                                                    format_breakdown, op_breakdown, ratio_to,
                                                    time_interleaved)
 from ghostnetv2_mm.benchmarks.speed_report import plot_latency_vs_top1
-from ghostnetv2_mm.utils.cli import (ToolParser, check_output, check_outputs, image_size,
-                                     non_negative_int, positive_int, tool_main)
+from ghostnetv2_mm.utils.cli import (ToolParser, check_output, check_outputs, float_in,
+                                     image_size, non_negative_int, positive_int, tool_main)
 
 
 def labelled_path(text: str):
@@ -39,10 +39,12 @@ def labelled_path(text: str):
 
 def labelled_top1(text: str):
     label, sep, value = text.partition('=')
+    if not sep or not label:
+        raise argparse.ArgumentTypeError(f'{text!r}: expected LABEL=ACC')
     try:
-        return label, float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r}: expected LABEL=ACC (a number)') from None
+        return label, float_in(0, 100)(value)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f'{text!r}: ACC {exc}') from None
 
 
 def parse_args(argv=None):
@@ -60,7 +62,7 @@ def parse_args(argv=None):
                         'which leaves out waiting for a core on a shared machine')
     parser.add_argument('--batch', type=positive_int, default=1)
     parser.add_argument('--profile-size', type=image_size, default=(224, 224))
-    parser.add_argument('--profile-runs', type=positive_int, default=20,
+    parser.add_argument('--profile-runs', type=non_negative_int, default=20,
                         help='profiled runs per model (0: no breakdown)')
     parser.add_argument('--top1', type=labelled_top1, nargs='*', default=[],
                         metavar='LABEL=ACC', help='published top-1 of an --onnx model, '
@@ -72,6 +74,18 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not args.onnx and not args.peers:
         parser.error('nothing to compare: give --onnx LABEL=PATH and/or --peers')
+    labels = [label for label, _ in args.onnx]
+    for label, _ in args.top1:
+        if label not in labels:  # it would be dropped without a word
+            parser.error(f'argument --top1: {label!r} is no --onnx label; allowed: '
+                         + (', '.join(labels) or 'none (no --onnx given)'))
+    if args.plot:
+        # the plot needs points with a top-1: refuse now, not after the whole run
+        if not args.top1 and not args.peers:
+            parser.error(f'argument --plot: nothing to plot: no model has a top-1; give '
+                         '--top1 LABEL=ACC for an --onnx model, or --peers (they carry '
+                         'their published top-1)')
+        check_output(args.plot, '--plot', suffixes=('.png',))
     for name in ('rounds', 'threads', 'batch'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be >= 1, got {getattr(args, name)}')

@@ -35,9 +35,10 @@ import os
 import sys
 
 from ghostnetv2_mm.deployment.export import DEFAULT_OPSET, OPSETS
+from ghostnetv2_mm.models.arch import ARCH_WIDTHS, BASE_STAGES
 from ghostnetv2_mm.utils.cli import (ToolParser, check_output, check_outputs, existing_file,
-                                     file_or_url, image_size, int_in, kept_outputs,
-                                     positive_int, tool_main)
+                                     file_or_url, image_side, image_size, int_in,
+                                     kept_outputs, positive_int, tool_main)
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 
@@ -49,10 +50,12 @@ def parse_args(argv=None):
     what.add_argument('--config', type=existing_file, help='export this config\'s whole model')
     what.add_argument('--classifier', action='store_true',
                       help='export the ImageNet classifier of --arch (logits)')
-    parser.add_argument('--arch', default='1.0x', choices=('1.0x', '1.3x', '1.6x'),
-                        help='backbone/classifier width (without --config)')
-    parser.add_argument('--out-indices', type=int, nargs='+', default=[3, 5, 7, 9],
-                        help='backbone outputs, one ONNX output each (backbone export)')
+    parser.add_argument('--arch', default=None, choices=sorted(ARCH_WIDTHS),
+                        help='backbone/classifier width (without --config; default 1.0x)')
+    layers = len(BASE_STAGES) + 2  # the stem, the stages, the final 1x1 conv
+    parser.add_argument('--out-indices', type=int_in(-layers, layers - 1), nargs='+',
+                        default=None, help='backbone outputs, one ONNX output each '
+                        f'(backbone export; layers 0 to {layers - 1}, default 3 5 7 9)')
     parser.add_argument('--checkpoint', type=file_or_url,
                         help='weights: a path or URL in any layout the '
                         'project reads (default: random weights)')
@@ -71,13 +74,26 @@ def parse_args(argv=None):
                         'prepared by the config\'s test pipeline, instead of random '
                         'inputs of --check-sizes: a trained detector finds nothing in noise')
     parser.add_argument('--check-batch', type=positive_int, default=1)
-    parser.add_argument('--static-shape', type=positive_int, nargs=2, metavar=('H', 'W'),
+    parser.add_argument('--static-shape', type=image_side, nargs=2, metavar=('H', 'W'),
                         help='export for this one input size (and batch --check-batch) '
                         'instead of dynamic batch/height/width; checked at that size')
     parser.add_argument('--opset', type=int_in(*OPSETS), default=None,
                         help=f'ONNX opset, {OPSETS[0]} to {OPSETS[1]} (default: '
                         f'{DEFAULT_OPSET})')
     args = parser.parse_args(argv)
+    # options of another kind of export would be ignored without a word: refuse them
+    if args.config and args.arch is not None:
+        parser.error('argument --arch: not allowed with --config (the config sets the '
+                     'width)')
+    if (args.config or args.classifier) and args.out_indices is not None:
+        parser.error('argument --out-indices: only for a backbone export (not with '
+                     + ('--config)' if args.config else '--classifier)'))
+    args.arch = args.arch or '1.0x'
+    indices = args.out_indices or [3, 5, 7, 9]
+    if len({i % layers for i in indices}) != len(indices):
+        parser.error(f'argument --out-indices: {indices} names a layer twice; allowed: '
+                     f'distinct layers from 0 to {layers - 1} (negatives count from the end)')
+    args.out_indices = indices
     if args.static_shape:
         if args.check_images:
             parser.error('--static-shape cannot be checked on --check-images (their '
@@ -154,10 +170,8 @@ def main(argv=None) -> int:
     from ghostnetv2_mm.utils.fileio import atomic_output
     cfg = None
     if args.config:
-        from mmengine.config import Config
-        cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
+        from ghostnetv2_mm.utils.toolkit import load_config
+        cfg = load_config(args.config, args.cfg_options)
     model = build(args, cfg)
     wrapper = wrap_for_export(model).eval()
     inputs = None

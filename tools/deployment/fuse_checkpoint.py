@@ -32,8 +32,9 @@ import os
 import sys
 
 from ghostnetv2_mm.checkpoint import read_checkpoint, save_checkpoint_file, unwrap_state_dict
-from ghostnetv2_mm.models import ARCH_WIDTHS, FAMILY, fuse_state_dict
-from ghostnetv2_mm.utils.cli import (ToolParser, check_outputs, file_or_url, kept_outputs,
+from ghostnetv2_mm.models import ARCH_WIDTHS, BASE_STAGES, FAMILY, fuse_state_dict
+from ghostnetv2_mm.utils.cli import (ToolParser, check_outputs, file_or_url, int_in,
+                                     kept_outputs,
                                      non_negative_int, positive_int, tool_main)
 from ghostnetv2_mm.utils.fileio import atomic_output
 
@@ -46,14 +47,23 @@ def parse_args(argv=None):
     parser.add_argument('--arch', default='1.0x', choices=sorted(ARCH_WIDTHS))
     parser.add_argument('--type', default='GhostNetV2', choices=sorted(FAMILY),
                         help='backbone type of the checkpoint (default: GhostNetV2)')
-    parser.add_argument('--dfc-blocks', type=int, nargs='*', default=None,
-                        help='bottlenecks with DFC attention (default: the reference\'s)')
+    blocks = sum(len(stage) for stage in BASE_STAGES)
+    parser.add_argument('--dfc-blocks', type=int_in(0, blocks - 1), nargs='*', default=None,
+                        help=f'bottlenecks with DFC attention, 0 to {blocks - 1} (default: '
+                        'the reference\'s)')
     parser.add_argument('--dfc-kernel-size', type=positive_int, default=5)
     parser.add_argument('--check-size', type=non_negative_int, default=96,
                         help='side of the random input for the self-check (0: skip)')
     parser.add_argument('--keep-failed', action='store_true',
                         help='when the self-check fails, keep the file as NAME.failed.pth')
     args = parser.parse_args(argv)
+    if args.dfc_blocks and not FAMILY[args.type].with_dfc:
+        parser.error(f'argument --dfc-blocks: {args.type} has no DFC attention; allowed '
+                     'with --type ' + ', '.join(n for n in sorted(FAMILY)
+                                               if FAMILY[n].with_dfc))
+    if args.dfc_kernel_size % 2 == 0:
+        parser.error(f'argument --dfc-kernel-size: {args.dfc_kernel_size} is not allowed: '
+                     'give an odd size (1, 3, 5, ...)')
     check_outputs(kept_outputs('dst', args.dst, args.keep_failed), [('src', args.src)])
     return args
 

@@ -19,7 +19,7 @@ image name other than the input's; it is written atomically.
 import sys
 
 from ghostnetv2_mm.utils.cli import (ToolParser, UserError, check_output, existing_file,
-                                     positive_int, tool_main)
+                                     float_in, positive_int, tool_main)
 
 DRAWING_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
@@ -32,13 +32,11 @@ def parse_args(argv=None):
     parser.add_argument('image', type=existing_file, help='image file')
     parser.add_argument('--out-file', default='work_dirs/onnx_infer.jpg',
                         help='where to write the drawing (an image file name)')
-    parser.add_argument('--score-thr', type=float, default=0.3,
+    parser.add_argument('--score-thr', type=float_in(0, 1), default=0.3,
                         help='detections drawn from this score on (detectors)')
     parser.add_argument('--threads', type=positive_int, default=None,
                         help='onnxruntime intra-op threads (default: all cores)')
     args = parser.parse_args(argv)
-    if not 0 <= args.score_thr <= 1:
-        parser.error(f'--score-thr {args.score_thr}: allowed: a score in [0, 1]')
     check_output(args.out_file, '--out-file', suffixes=DRAWING_SUFFIXES,
                  inputs=[('config', args.config), ('onnx', args.onnx),
                          ('image', args.image)])

@@ -22,10 +22,14 @@ import sys
 
 from ghostnetv2_mm.deployment.quantize import INT8_TOLERANCE
 from ghostnetv2_mm.utils.cli import (ToolParser, UserError, check_output, check_outputs,
-                                     existing_dir, existing_file, kept_outputs, positive_int,
-                                     tool_main)
+                                     existing_dir, existing_file, finite_float, int_in,
+                                     kept_outputs, non_negative_float, positive_float,
+                                     positive_int, tool_main)
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
+# The largest input side: calibration holds every image (and onnxruntime every
+# intermediate output of each) in memory, and sides beyond this are no CNN input.
+MAX_SIDE = 4096
 
 
 def parse_args(argv=None):
@@ -36,13 +40,14 @@ def parse_args(argv=None):
                         help='folder of calibration images (searched recursively)')
     parser.add_argument('--num-images', type=positive_int, default=300)
     parser.add_argument('--batch', type=positive_int, default=10)
-    parser.add_argument('--size', type=positive_int, nargs='+', default=[224],
-                        help='input size, H or H W (default 224)')
-    parser.add_argument('--mean', type=float, nargs=3, default=[123.675, 116.28, 103.53])
-    parser.add_argument('--std', type=float, nargs=3, default=[58.395, 57.12, 57.375])
+    parser.add_argument('--size', type=int_in(1, MAX_SIDE), nargs='+', default=[224],
+                        help=f'input size, H or H W (default 224; at most {MAX_SIDE}, '
+                        'and the calibration images must fit in memory)')
+    parser.add_argument('--mean', type=finite_float, nargs=3, default=[123.675, 116.28, 103.53])
+    parser.add_argument('--std', type=positive_float, nargs=3, default=[58.395, 57.12, 57.375])
     parser.add_argument('--exclude-nodes', nargs='*', default=[],
                         help='node names to keep in float')
-    parser.add_argument('--tolerance', type=float, default=INT8_TOLERANCE,
+    parser.add_argument('--tolerance', type=non_negative_float, default=INT8_TOLERANCE,
                         help='largest allowed difference of an output, as a fraction of '
                         f'the float output\'s range (default {INT8_TOLERANCE})')
     parser.add_argument('--keep-failed', action='store_true',
@@ -50,10 +55,6 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if len(args.size) not in (1, 2):
         parser.error(f'--size takes H or H W, got {args.size}')
-    if min(args.std) <= 0:
-        parser.error(f'--std {args.std}: every value must be > 0')
-    if not args.tolerance >= 0:
-        parser.error(f'--tolerance {args.tolerance}: must be >= 0')
     check_output(args.dst, 'dst', inputs=[('src', args.src)], suffixes=('.onnx',))
     check_outputs(kept_outputs('dst', args.dst, args.keep_failed), [('src', args.src)])
     return args
@@ -72,6 +73,31 @@ def read_image(path, w, h):
     return np.asarray(image, dtype=np.float32).transpose(2, 0, 1)
 
 
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable)."""
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+
+
+def check_memory(num: int, h: int, w: int) -> None:
+    """Refuse, before reading an image, calibration inputs that cannot fit in memory
+    (the process would be killed without a word). Counts the float32 input arrays
+    only: onnxruntime's calibration needs more on top, for every intermediate output."""
+    need = num * 3 * h * w * 4
+    free = available_memory()
+    if need > free:
+        raise UserError(f'--size {h} {w} with {num} calibration images needs '
+                        f'{need / 2 ** 30:.1f} GiB for the inputs alone, but '
+                        f'{free / 2 ** 30:.1f} GiB are available; use a smaller --size or '
+                        '--num-images', 2)
+
+
 def calibration_batches(folder, num, batch, size, mean, std):
     """(N, 3, H, W) float32 batches of the first ``num`` images under ``folder``."""
     import numpy as np
@@ -80,6 +106,7 @@ def calibration_batches(folder, num, batch, size, mean, std):
     if not paths:
         raise UserError(f'--calib-dir {folder!r}: no images ({", ".join(IMAGE_EXTS)})')
     h, w = size if len(size) == 2 else size * 2
+    check_memory(len(paths), h, w)
     mean, std = np.float32(mean).reshape(3, 1, 1), np.float32(std).reshape(3, 1, 1)
     batches = []
     for start in range(0, len(paths), batch):
@@ -93,15 +120,21 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from ghostnetv2_mm.deployment import (onnx_session, quantize_int8,
                                           quantized_node_counts, run_onnx)
-    from ghostnetv2_mm.deployment.quantize import int8_differences
+    from ghostnetv2_mm.deployment.quantize import int8_differences, unknown_nodes
     from ghostnetv2_mm.utils.fileio import atomic_output
-    batches = calibration_batches(args.calib_dir, args.num_images, args.batch, args.size,
-                                  args.mean, args.std)
     try:
         source = onnx_session(args.src)
     except Exception as exc:  # noqa: BLE001 - onnxruntime's errors: name the file
         raise UserError(f'src {args.src!r} is not a readable ONNX file: '
                         f'{" ".join(str(exc).split())[:300]}') from exc
+    unknown = unknown_nodes(args.src, args.exclude_nodes)
+    if unknown:  # onnxruntime would quantise them without a word
+        raise UserError(f'argument --exclude-nodes: {", ".join(map(repr, unknown))} '
+                        f'{"is" if len(unknown) == 1 else "are"} no node of {args.src} '
+                        '(node names: e.g. python -c "import onnx; print([n.name for n in '
+                        f'onnx.load({args.src!r}).graph.node])")', 2)
+    batches = calibration_batches(args.calib_dir, args.num_images, args.batch, args.size,
+                                  args.mean, args.std)
     with atomic_output(args.dst, keep_failed=args.keep_failed) as out:
         quantize_int8(args.src, out.path, batches, exclude_nodes=args.exclude_nodes)
         counts = quantized_node_counts(out.path)

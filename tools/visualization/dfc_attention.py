@@ -19,9 +19,9 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from ghostnetv2_mm.models import BaseGhostNet, GhostNetV2
-from ghostnetv2_mm.utils.cli import (ToolParser, UserError, check_output, existing_file,
-                                     file_or_url, positive_int, tool_main)
+from ghostnetv2_mm.models import ARCH_WIDTHS, BaseGhostNet, GhostNetV2
+from ghostnetv2_mm.utils.cli import (ARGUMENT_STATUS, ToolParser, UserError, check_output,
+                                     existing_file, file_or_url, image_side, tool_main)
 from ghostnetv2_mm.utils.fileio import atomic_output
 
 # ImageNet statistics, RGB order, as every GhostNetV2 config normalises.
@@ -86,10 +86,12 @@ def load_image(path: str, size: int) -> Tuple[np.ndarray, torch.Tensor]:
 
 
 def build_backbone(config: Optional[str], checkpoint: Optional[str], arch: str) -> BaseGhostNet:
+    # the project's reader for every file: data only, strict, one-line errors (mmengine's
+    # loader would unpickle with torch's defaults and print torch's advice instead)
+    from ghostnetv2_mm.checkpoint import load_model_weights
     if config is None:
         backbone = GhostNetV2(arch, out_indices=(10,))
         if checkpoint:
-            from ghostnetv2_mm.checkpoint import load_model_weights
             load_model_weights(backbone, checkpoint)
         return backbone.eval()
     from mmengine.config import Config
@@ -100,8 +102,7 @@ def build_backbone(config: Optional[str], checkpoint: Optional[str], arch: str) 
         cfg.model.pretrained = None
     model = build_model_from_config(cfg)
     if checkpoint:
-        from mmengine.runner import load_checkpoint
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+        load_model_weights(model, checkpoint)
     if not isinstance(model.backbone, BaseGhostNet) or not model.backbone.dfc_blocks:
         raise ValueError(f'{config}: the backbone is {type(model.backbone).__name__}, '
                          'which has no DFC attention; allowed: GhostNetV2 or GhostNetV3')
@@ -160,7 +161,7 @@ def parse_blocks(value: str) -> Optional[List[int]]:
     except ValueError:
         raise UserError(
             f"--blocks {value!r}: allowed 'last', 'all' or comma-separated bottleneck "
-            'indices (0-15)') from None
+            'indices (0-15)', ARGUMENT_STATUS) from None
 
 
 @tool_main
@@ -171,13 +172,18 @@ def main(argv=None):
                         help='a config whose backbone is GhostNetV2 or GhostNetV3')
     parser.add_argument('--checkpoint', type=file_or_url,
                         help='weights (config model, or backbone)')
-    parser.add_argument('--arch', default='1.0x', help='without --config')
+    parser.add_argument('--arch', default=None, choices=sorted(ARCH_WIDTHS),
+                        help='backbone width without --config (default 1.0x)')
     parser.add_argument('--blocks', default='last',
                         help="'last' (per stage), 'all', or bottleneck indices like 2,7,15")
-    parser.add_argument('--size', type=positive_int, default=224,
+    parser.add_argument('--size', type=image_side, default=224,
                         help='short side of the input')
     parser.add_argument('--out', default='work_dirs/dfc_attention.png')
     args = parser.parse_args(argv)
+    if args.config and args.arch is not None:  # it would be ignored without a word
+        parser.error('argument --arch: not allowed with --config (the config sets the '
+                     'width)')
+    args.arch = args.arch or '1.0x'
     check_output(args.out, '--out', suffixes=('.png', '.jpg', '.jpeg', '.pdf', '.svg'),
                  inputs=[('image', args.image), ('--config', args.config),
                          ('--checkpoint', args.checkpoint)])

@@ -28,7 +28,7 @@ from .catalogue import Backbone, Build, get_backbone
 from .config import (build_backbone, datasets_of, iters_per_epoch_of,
                      main_metrics, schedule_length, set_data_root, shorten_schedule,
                      swap_backbone, test_size)
-from .results import PLOT, append_row, check_resumable, row_key, write_reports
+from .results import CSV_FIELDS, PLOT, append_row, check_resumable, row_key, write_reports
 
 INITS = ('imagenet', 'random')
 LATENCY_THREADS = 1
@@ -87,12 +87,10 @@ def prepare_config(path: str, *, cfg_options: Optional[dict], data_root: Optiona
                    iters: Optional[int]):
     """(config, toolkit scope) of ``path`` with the benchmark's changes: the options,
     the data root (data generated if it is ToyShapes), the shortened schedule."""
-    from ghostnetv2_mm.utils.toolkit import setup_toolkit
+    from ghostnetv2_mm.utils.toolkit import merge_cfg_options, setup_toolkit
     if not osp.isfile(path):
         raise BenchmarkError(f'config file {path!r} not found')
-    cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    cfg = merge_cfg_options(Config.fromfile(path), cfg_options)
     scope = setup_toolkit(cfg)
     if scope not in ('mmdet', 'mmseg'):
         raise BenchmarkError(f'{path}: default_scope={scope!r}; the downstream benchmark '
@@ -215,6 +213,27 @@ class ProgressHook(Hook):
             self.bar.close()
 
 
+class FiniteLossHook(Hook):
+    """Stop a run at the first non-finite training loss.
+
+    mmengine trains on through a NaN or infinite loss, and the test then reports a
+    metric of a diverged model (often a plausible-looking 0.0) that the benchmark
+    would record as a result: the run fails instead, and no row is written for it.
+    """
+    priority = 'VERY_HIGH'
+
+    def __init__(self, tag: str):
+        self.tag = tag
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        loss = (outputs or {}).get('loss')
+        if loss is not None and not math.isfinite(float(loss)):
+            raise BenchmarkError(f'{self.tag}: the training loss is {float(loss)} at '
+                                 f'iteration {runner.iter + 1}; the run failed and nothing '
+                                 'was written for it (lower the learning rate, or check '
+                                 'the data)')
+
+
 def train_and_test(cfg: Config, *, work_dir: str, seed: int, launcher: str, tag: str,
                    load_weights=None) -> dict:
     """Train ``cfg`` and test the final weights, with the Runner set up as
@@ -252,6 +271,7 @@ def train_and_test(cfg: Config, *, work_dir: str, seed: int, launcher: str, tag:
     if load_weights is not None:
         load_weights(model.backbone)
     runner.register_hook(ProgressHook(tag))
+    runner.register_hook(FiniteLossHook(tag))
     runner.train()
     return runner.test()
 
@@ -316,9 +336,10 @@ def run_downstream_benchmark(*, configs: Sequence[str], backbones: Sequence[str]
     if len(set(names)) != len(names):
         raise BenchmarkError(f'configs {list(configs)}: two share a file name, and the '
                              'results are kept by file name')
-    os.makedirs(out, exist_ok=True)
+    # the folder is made by the first file written into it, so that an early error
+    # (a foreign results.csv, a config that cannot be prepared) leaves nothing behind
     csv_path = osp.join(out, 'results.csv')
-    rows = read_rows(csv_path)
+    rows = read_rows(csv_path, CSV_FIELDS)
     done = {row_key(r) for r in rows}
     options = ' '.join(f'{k}={v}' for k, v in sorted((cfg_options or {}).items()))
 

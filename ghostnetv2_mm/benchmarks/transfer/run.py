@@ -1,6 +1,5 @@
 """The transfer benchmark's run: every (dataset, backbone, protocol) not yet in
 ``OUT/results.csv``, measured and appended one at a time."""
-import os
 import os.path as osp
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -10,7 +9,7 @@ import torch
 from .data import Source, dataset_label, load_dataset_splits
 from .model import build_model, measure_cost
 from .protocols import NonFiniteError, finetune, linear_probe, progress
-from .results import (append_row, check_compatible, expected_settings, read_rows,
+from .results import (CSV_FIELDS, append_row, check_compatible, expected_settings, read_rows,
                       write_reports)
 
 
@@ -50,9 +49,11 @@ def run_benchmark(*, datasets: Sequence[str] = ('digits',), backbones: Sequence[
     weights = weights or {}
     if threads:
         torch.set_num_threads(threads)
-    os.makedirs(out, exist_ok=True)
+    # the folder is made by the first file written into it, so that an early error
+    # (a foreign results.csv, a missing dataset) leaves nothing behind
     csv_path = osp.join(out, 'results.csv')
-    done = {(r['dataset'], r['backbone'], r['protocol']): r for r in read_rows(csv_path)}
+    done = {(r['dataset'], r['backbone'], r['protocol']): r
+            for r in read_rows(csv_path, CSV_FIELDS)}
     common = dict(img_size=img_size, epochs=epochs, lr=lr, seed=seed, weights=weights)
 
     tasks = [(d, b, p) for d in datasets for b in backbones for p in protocols]
