@@ -46,7 +46,7 @@ from torch import Tensor
 
 from ..utils.cli import UserError
 from .export import METADATA_PREFIX, export_metadata, export_onnx, wrap_for_export
-from .runtime import OnnxPredictor
+from .runtime import ImagePreparer, OnnxPredictor
 from .wrappers import (DenseDetectorExport, SegmentorExport, _check_dense_head, batched_nms,
                        dense_candidates)
 
