@@ -297,3 +297,17 @@ def test_class_map_is_the_argmax_the_onnx_graph_ends_with():
     assert (got[:, 0] == logits.argmax(axis=1)).all()
     one = class_map(logits[:, :1], threshold=0.5)
     assert ((one == 1) == (logits[:, :1] > 0)).all()
+
+
+def test_prepared_images_are_padded_at_the_bottom_right_with_zeros():
+    # as the toolkits' preprocessors pad a batch (after normalisation)
+    from ghostnetv2_mm.deployment.ncnn import pad_to_input
+    batch = torch.rand(1, 3, 40, 50) + 1
+    padded = pad_to_input(batch, (64, 56))
+    assert padded.shape == (1, 3, 64, 56)
+    assert torch.equal(padded[..., :40, :50], batch)
+    assert (padded[..., 40:, :] == 0).all() and (padded[..., :, 50:] == 0).all()
+    assert pad_to_input(batch, (40, 50)) is batch
+    with pytest.raises(UserError, match='is 40x50 after .* larger than the ncnn file\'s '
+                       'fixed input 39x64'):
+        pad_to_input(batch, (39, 64))
