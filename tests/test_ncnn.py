@@ -199,7 +199,7 @@ def test_a_failed_check_keeps_the_old_files_and_the_rejected_ones_apart(batch):
     assert all(os.path.getsize(f'{old}.failed.{ext}') > 0 for ext in ('param', 'bin', 'json'))
 
 
-@pytest.mark.parametrize('case,status,message', [
+BAD_INPUT = [
     ('mask-rcnn', 1, 'MaskRCNN: ncnn cannot run two-stage detectors'),
     ('image-larger-than-input', 1, "is 64x64 after the config's test pipeline, larger than "
      "the ncnn file's fixed input 32x32"),
@@ -209,7 +209,10 @@ def test_a_failed_check_keeps_the_old_files_and_the_rejected_ones_apart(batch):
     ('infer-foreign-param', 1, "foreign.param' is not the file"),
     ('infer-size-not-made-for', 1, "is 512x512 after the config's test pipeline, larger "
      "than the ncnn file's fixed input 64x64"),
-])
+]
+
+
+@pytest.mark.parametrize('case,status,message', BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
 def test_bad_input_is_refused_in_one_line(batch, case, status, message):
     line = _error_line(_result(batch, case, status))
     assert message in line, line

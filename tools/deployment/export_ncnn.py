@@ -41,8 +41,8 @@ and ncnn.
 import os
 import sys
 
-from ghostnetv2_mm.utils.cli import (ToolParser, UserError, check_output, file_or_url,
-                                     existing_file, positive_int, tool_main)
+from ghostnetv2_mm.utils.cli import (ToolParser, check_output, existing_file, file_or_url,
+                                     positive_int, tool_main)
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 OUTPUT_SUFFIXES = ('.param', '.bin', '.json')
