@@ -50,7 +50,10 @@ setup(
         'det': ['mmdet==3.3.0'],
         'seg': ['mmsegmentation==1.2.2', 'ftfy', 'regex'],
         'cls': ['mmpretrain==1.2.0'],
-        'tests': ['pytest', 'hypothesis', 'timm', 'onnx', 'onnxruntime', 'modelindex'],
+        'tests': ['pytest', 'hypothesis', 'timm', 'onnx', 'onnxruntime', 'modelindex',
+                  'pnnx', 'ncnn'],
+        # ONNX export and runtimes; ncnn (mobile) with pnnx, its converter
+        'deploy': ['onnx', 'onnxruntime', 'openvino', 'pnnx', 'ncnn'],
     },
     cmdclass={'build_py': BuildPyWithMim},
     zip_safe=False,

@@ -199,3 +199,34 @@ def run_onnx(session, batch) -> Sequence:
     """Run ``session`` on a (N, 3, H, W) batch (tensor or array); returns the outputs."""
     array = batch.detach().cpu().numpy() if isinstance(batch, torch.Tensor) else batch
     return session.run(None, {session.get_inputs()[0].name: array})
+
+
+# ------------------------------------------------------------ the export tools' model
+def build_for_export(cfg=None, checkpoint: Optional[str] = None, classifier: bool = False,
+                     arch: str = '1.0x', out_indices: Sequence[int] = (3, 5, 7, 9)) -> nn.Module:
+    """What the export tools export, in deploy mode: ``cfg``'s whole model, or
+    (without a config) the ImageNet classifier of ``arch`` or its backbone with
+    ``out_indices``; weights from ``checkpoint`` in any layout the project reads
+    (random, seeded, without one)."""
+    if cfg is not None:
+        return build_model(cfg, checkpoint)
+    torch.manual_seed(0)
+    if classifier:
+        from ..models import build_classifier
+        model = build_classifier(arch)
+    else:
+        from ..models import GhostNetV2
+        model = GhostNetV2(arch, out_indices=tuple(out_indices))
+    if checkpoint:
+        load_model_weights(model, checkpoint)
+    return prepare_for_export(model)
+
+
+def task_of(wrapper: nn.Module) -> str:
+    """'detection', 'segmentation', 'classification' or 'backbone': what an export
+    wrapper's outputs are."""
+    if isinstance(wrapper, (DenseDetectorExport, TwoStageDetectorExport)):
+        return 'detection'
+    if isinstance(wrapper, SegmentorExport):
+        return 'segmentation'
+    return 'classification' if isinstance(wrapper, ClassifierExport) else 'backbone'

@@ -122,15 +122,18 @@ def compare(model: nn.Module, wrapper: nn.Module, session, sizes: Sequence[Tuple
 
     The inputs are random (``batch``, 3, H, W) tensors, one per ``sizes`` entry, or
     the given ``inputs`` (e.g. real images as the config's pipeline prepares them: a
-    trained detector finds nothing in noise)."""
+    trained detector finds nothing in noise). ``session`` is an onnxruntime session,
+    or any callable ``run(x) -> list of arrays`` giving the ONNX file's outputs for a
+    batch (another runtime, e.g. ncnn with its post-processing)."""
     from .wrappers import DenseDetectorExport, SegmentorExport, TwoStageDetectorExport
+    run = session if callable(session) else (lambda batch: run_onnx(session, batch))
     if inputs is None:
         gen = torch.Generator().manual_seed(seed)
         inputs = [torch.randn(batch, 3, h, w, generator=gen) for h, w in sizes]
     rows = []
     for x in inputs:
         h, w = x.shape[-2:]
-        got = run_onnx(session, x)
+        got = run(x)
         row = dict(size=(h, w))
         if isinstance(wrapper, (DenseDetectorExport, TwoStageDetectorExport)):
             expected = torch_detections(model, x, top)

@@ -472,4 +472,18 @@ MUTANTS = [
          why='an early error leaves an empty output folder',
          tests=[SAFETY + 'test_tool_case[transfer-early-error-leaves-no-folder]']),
     # ================================================ issue 25 items 4-5 (end)
+    # ------------------------------------------------------------------ ncnn
+    dict(name='ncnn-sidecar-hash-ignored', file='ghostnetv2_mm/deployment/ncnn.py',
+         old="        if sha256(files[ext]) != content.get('sha256', {}).get(ext):",
+         new='        if False:',
+         why='a .param / .bin that is not the one PREFIX.json was written with is run',
+         tests=['tests/test_ncnn.py::test_bad_input_is_refused_in_one_line'
+                '[infer-foreign-param]']),
+    dict(name='ncnn-pad-top-left', file='ghostnetv2_mm/deployment/ncnn.py',
+         old='return F.pad(batch, (0, width - w, 0, height - h))',
+         new='return F.pad(batch, (width - w, 0, height - h, 0))',
+         why='an image smaller than the fixed input is padded above and left, moving '
+             'every box',
+         tests=['tests/test_ncnn.py::test_prepared_images_are_padded_at_the_bottom_right_'
+                'with_zeros']),
 ]
