@@ -12,9 +12,10 @@
   timing with this project's export.
 * :func:`time_interleaved` times several files in interleaved rounds (one run of
   each per round, the order rotating), so that load on a shared machine hits all of
-  them alike; compare medians, or the median of per-round ratios.
+  them alike; compare medians, or the median of per-round ratios. It runs them on
+  onnxruntime, OpenVINO or ncnn (converted with pnnx, float32 / float16 / bfloat16
+  storage): see :mod:`.runtimes`.
 """
-import functools
 import json
 import os
 import statistics
@@ -25,6 +26,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .runtimes import make_runner
 from .timing import interleaved
 
 #: Op types counted as convolution time (onnxruntime fuses Conv + activation into
@@ -198,7 +200,9 @@ def export_timm_peer(name: str, path: str, *, dynamic: bool = True, opset: int =
 
 def time_interleaved(paths: Dict[str, str], *, size: Tuple[int, int] = (224, 224),
                      batch: int = 1, rounds: int = 40, warmup: int = 5,
-                     threads: int = 1, clock: str = 'wall') -> Dict[str, List[float]]:
+                     threads: int = 1, clock: str = 'wall', runtime: str = 'onnxruntime',
+                     precision: str = 'fp32',
+                     workdir: Optional[str] = None) -> Dict[str, List[float]]:
     """Milliseconds per run of each file, measured in interleaved rounds.
 
     Every round runs each model once, in an order that rotates from round to round.
@@ -216,6 +220,13 @@ def time_interleaved(paths: Dict[str, str], *, size: Tuple[int, int] = (224, 224
         threads (int): Intra-op threads of every session. Default: 1.
         clock (str): ``'wall'`` or ``'thread'`` (CPU time of this thread; only
             meaningful with ``threads=1``). Default: ``'wall'``.
+        runtime (str): ``'onnxruntime'``, ``'openvino'`` or ``'ncnn'`` (see
+            :mod:`.runtimes`; ncnn converts each file with pnnx for this size).
+            Default: ``'onnxruntime'``.
+        precision (str): ``'fp32'``; on ncnn also ``'fp16'`` or ``'bf16'`` storage.
+            Default: ``'fp32'``.
+        workdir (str, optional): Where ncnn conversions go (default: beside each
+            ONNX file).
 
     Returns:
         dict: Label -> list of ``rounds`` times (ms), in round order.
@@ -223,9 +234,12 @@ def time_interleaved(paths: Dict[str, str], *, size: Tuple[int, int] = (224, 224
     if clock == 'thread' and threads != 1:
         raise ValueError(f"clock='thread' with threads={threads!r}: allowed only with "
                          'threads=1 (other threads would not be counted)')
+    if clock == 'thread' and runtime == 'openvino':
+        raise ValueError("clock='thread' with runtime='openvino': allowed only for "
+                         'onnxruntime and ncnn (OpenVINO runs inference on its own threads)')
     x = random_input(size, batch)
-    sessions = {name: session(p, threads) for name, p in paths.items()}
-    runs = {name: functools.partial(s.run, None, _feed(s, x)) for name, s in sessions.items()}
+    runs = {name: make_runner(runtime, p, x, threads=threads, precision=precision,
+                              workdir=workdir) for name, p in paths.items()}
     # the project's one timing loop, each round started by the next model
     seconds = interleaved(runs, rounds, warmup, clock=clock, rotate=True)
     return {name: [t * 1e3 for t in values] for name, values in seconds.items()}
