@@ -119,12 +119,15 @@ def test_export_tool_static_shape(tmp_path):
     out = tmp_path / 'bb.onnx'
     tool = [sys.executable, 'tools/deployment/export_onnx.py', '--out-indices', '5',
             '--out', str(out)]
-    result = subprocess.run(tool + ['--static-shape', '48', '80'], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(tool + ['--static-shape', '48', '80', '--no-pad-channels'],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'static input 1x3x48x80' in result.stdout and '48x80' in result.stdout
     assert 'PASSED' in result.stdout
     assert session(str(out)).get_inputs()[0].shape == [1, 3, 48, 80]
+    # --no-pad-channels: the ghost concatenations as traced
+    assert _conv_shapes_around(str(out), '/backbone/layer1/layer1.0/ghost1/Concat') == (
+        [8, 8], [16])
     # a fixed-size file cannot be checked at another size: refused before exporting
     refused = subprocess.run(tool + ['--static-shape', '48', '80', '--check-sizes', '64'],
                              cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -143,6 +146,13 @@ def test_op_breakdown_splits_conv_from_the_rest(v2_file):
     # every node of the file runs (onnxruntime fuses the ReLUs into the convs and
     # drops the Identity nodes) and is counted once
     assert ops['Resize']['nodes'] == node_counts(path)['Resize']
+    # per node the least of its times over the runs: the same nodes, counted once
+    fastest = op_breakdown(path, size=(64, 64), runs=3, warmup=1, statistic='min')
+    assert {op: v['nodes'] for op, v in fastest['ops'].items()} == {
+        op: v['nodes'] for op, v in ops.items()}
+    assert fastest['total_ms'] > 0
+    with pytest.raises(ValueError, match="statistic='median'"):
+        op_breakdown(path, size=(64, 64), runs=1, statistic='median')
 
 
 def test_timm_peer_exports_with_dynamic_axes_and_times_interleaved(tmp_path, v2_file):

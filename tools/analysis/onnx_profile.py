@@ -79,6 +79,10 @@ def parse_args(argv=None):
     parser.add_argument('--profile-size', type=image_size, default=(224, 224))
     parser.add_argument('--profile-runs', type=positive_int, default=20,
                         help='profiled runs per model (0: no breakdown)')
+    parser.add_argument('--profile-stat', choices=('mean', 'min'), default='mean',
+                        help="each node's kernel time over the profiled runs: mean, or "
+                        'min (leaves out most of the slices a loaded machine gives '
+                        'other processes)')
     parser.add_argument('--top1', type=labelled_top1, nargs='*', default=[],
                         metavar='LABEL=ACC', help='published top-1 of an --onnx model, '
                         'for the table and the plot (the peers carry theirs)')
@@ -159,10 +163,12 @@ def main(argv=None) -> int:
         if args.profile_runs and 'onnxruntime' in args.runtimes:
             h, w = args.profile_size
             print(f'\nkernel time per run by op type at {h}x{w} (onnxruntime profiler, '
-                  f'{args.profile_runs} runs; ms, nodes in parentheses):')
+                  f'{args.profile_runs} runs, {args.profile_stat} per node; ms, nodes in '
+                  'parentheses):')
             for name, path in paths.items():
                 breakdown = op_breakdown(path, size=(h, w), batch=args.batch,
-                                         runs=args.profile_runs, threads=args.threads[0])
+                                         runs=args.profile_runs, threads=args.threads[0],
+                                         statistic=args.profile_stat)
                 print(format_breakdown(name, breakdown))
     if args.plot:
         plot_latency_vs_top1(rows, args.plot)
