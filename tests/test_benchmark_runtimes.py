@@ -12,7 +12,7 @@ import torch
 
 from ghostnetv2_mm.benchmarks.onnx_profile import random_input, session, time_interleaved
 from ghostnetv2_mm.benchmarks.runtimes import (NCNN_PRECISIONS, check_runtime, make_runner,
-                                               ncnn_blobs, onnx_to_ncnn)
+                                               ncnn_blobs, ncnn_net, onnx_to_ncnn)
 from ghostnetv2_mm.deployment import BackboneExport, export_onnx
 from ghostnetv2_mm.models import GhostNetV2
 
@@ -53,6 +53,13 @@ def test_pnnx_conversion_runs_on_ncnn_like_onnxruntime(tmp_path, backbone_file):
                              workdir=str(tmp_path))()
         assert got.shape == expected.shape, precision
         assert np.abs(got - expected).max() / scale < tolerance, precision
+    # the precisions are the ncnn options set on the net
+    for precision, flags in NCNN_PRECISIONS.items():
+        net = ncnn_net(param, weights, precision=precision)
+        assert {flag: getattr(net.opt, flag) for flag in flags} == flags
+    assert NCNN_PRECISIONS['fp32']['use_fp16_storage'] is False
+    assert NCNN_PRECISIONS['fp16']['use_fp16_storage'] is True
+    assert NCNN_PRECISIONS['bf16']['use_bf16_storage'] is True
     with pytest.raises(ValueError, match='one'):
         make_runner('ncnn', backbone_file, random_input(SIZE, batch=2),
                     workdir=str(tmp_path))()

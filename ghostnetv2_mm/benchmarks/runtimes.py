@@ -21,7 +21,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -101,10 +101,11 @@ def onnx_to_ncnn(onnx_path: str, prefix: str, size: Tuple[int, int]) -> Tuple[st
 def ncnn_blobs(param_path: str) -> Tuple[List[str], List[str]]:
     """The input blobs (of ``Input`` layers) and output blobs (produced, never
     consumed) of an ncnn ``.param`` file, in file order."""
-    with open(param_path) as f:
-        lines = f.read().split('\n')
-    if not lines or lines[0].strip() != '7767517':
+    with open(param_path, 'rb') as f:
+        data = f.read()
+    if data.split(b'\n', 1)[0].strip() != b'7767517':
         raise ValueError(f'{param_path!r}: not an ncnn text param file (magic 7767517)')
+    lines = data.decode('utf-8', errors='replace').split('\n')
     inputs, produced, consumed = [], [], set()
     for line in lines[2:]:
         fields = line.split()

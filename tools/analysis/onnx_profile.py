@@ -33,7 +33,7 @@ import tempfile
 from ghostnetv2_mm.benchmarks.onnx_profile import (TIMM_PEERS, export_timm_peer,
                                                    format_breakdown, op_breakdown, ratio_to,
                                                    time_interleaved)
-from ghostnetv2_mm.benchmarks.runtimes import (PRECISIONS, RUNTIMES, check_runtime)
+from ghostnetv2_mm.benchmarks.runtimes import PRECISIONS, RUNTIMES, check_runtime
 from ghostnetv2_mm.benchmarks.speed_report import plot_latency_vs_top1
 from ghostnetv2_mm.utils.cli import (ToolParser, image_size, non_negative_int, positive_int,
                                      tool_main)
