@@ -2,6 +2,7 @@
 backbone converted with pnnx runs on ncnn with the outputs onnxruntime gives, in
 every storage precision; the interleaved timing and the tool's summary table run on
 ncnn at a tiny size. No timing assertions. Skipped where ncnn / pnnx are missing."""
+import fnmatch
 import os
 import subprocess
 import sys
@@ -70,7 +71,16 @@ def test_time_interleaved_on_ncnn_and_bad_settings(tmp_path, backbone_file):
                              rounds=2, warmup=1, runtime='ncnn', precision='fp16',
                              clock='thread', workdir=str(tmp_path))
     assert [len(t) for t in times.values()] == [2, 2] and min(min(times.values())) > 0
-    assert os.path.isfile(tmp_path / 'bb.64x96.ncnn.param')
+    # one conversion of the file for both labels, named by the file and the size
+    (param,) = [f for f in os.listdir(tmp_path) if f.endswith('.param')]
+    assert fnmatch.fnmatch(param, 'bb.*.64x96.ncnn.param')
+    # a file of the same name elsewhere is converted on its own
+    other = tmp_path / 'other'
+    other.mkdir()
+    (other / 'bb.onnx').write_bytes(open(backbone_file, 'rb').read())
+    time_interleaved({'c': str(other / 'bb.onnx')}, size=SIZE, rounds=1, warmup=0,
+                     runtime='ncnn', workdir=str(tmp_path))
+    assert len([f for f in os.listdir(tmp_path) if f.endswith('.param')]) == 2
     with pytest.raises(ValueError, match="precision='fp16' on onnxruntime"):
         check_runtime('onnxruntime', 'fp16')
     with pytest.raises(ValueError, match="runtime='tflite'"):

@@ -17,6 +17,7 @@ way (interleaved rounds).
   dimension: batch 1 only.
 """
 import functools
+import hashlib
 import os
 import shutil
 import subprocess
@@ -166,8 +167,9 @@ def make_runner(runtime: str, onnx_path: str, x: np.ndarray, *, threads: int = 1
             converted for this H, W).
         threads (int): Threads of the runtime. Default: 1.
         precision (str): One of ``PRECISIONS[runtime]``. Default: ``'fp32'``.
-        workdir (str, optional): Where ncnn conversions are written (next to the
-            ONNX file when not given).
+        workdir (str, optional): Where ncnn conversions are written, as
+            ``STEM.KEY.HxW.ncnn.param`` / ``.bin`` (KEY: a hash of the file's path, size
+            and time; an existing pair is reused); next to the ONNX file when not given.
     """
     check_runtime(runtime, precision)
     if not isinstance(threads, int) or threads < 1:
@@ -185,11 +187,15 @@ def make_runner(runtime: str, onnx_path: str, x: np.ndarray, *, threads: int = 1
         request = compiled.create_infer_request()
         return functools.partial(request.infer, {0: x})
     h, w = x.shape[-2:]
+    # one conversion per file version and size: files of the same name from other
+    # folders, or rewritten since, get their own
+    stat = os.stat(onnx_path)
+    key = hashlib.sha1(f'{os.path.abspath(onnx_path)}|{stat.st_size}|{stat.st_mtime_ns}'
+                       .encode()).hexdigest()[:10]
     stem = os.path.splitext(os.path.basename(onnx_path))[0]
     prefix = os.path.join(workdir or os.path.dirname(os.path.abspath(onnx_path)),
-                          f'{stem}.{h}x{w}.ncnn')
-    if not (os.path.isfile(prefix + '.param') and os.path.isfile(prefix + '.bin')
-            and os.path.getmtime(prefix + '.param') >= os.path.getmtime(onnx_path)):
+                          f'{stem}.{key}.{h}x{w}.ncnn')
+    if not (os.path.isfile(prefix + '.param') and os.path.isfile(prefix + '.bin')):
         onnx_to_ncnn(onnx_path, prefix, (h, w))
     net = ncnn_net(prefix + '.param', prefix + '.bin', threads, precision)
     blobs = ncnn_blobs(prefix + '.param')
