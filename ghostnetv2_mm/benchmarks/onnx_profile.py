@@ -53,10 +53,6 @@ def session(path: str, threads: int = 1, profile_prefix: Optional[str] = None,
     Args:
         path (str): The ONNX file.
         threads (int): Intra-op threads. Default: 1.
-        statistic (str): ``'mean'``: each node's kernel time averaged over the runs;
-            ``'min'``: each node's shortest time over the runs (on a loaded machine
-            the profiler's wall-clock durations include other processes' slices at
-            random nodes; the minimum leaves most of them out). Default: ``'mean'``.
         profile_prefix (str, optional): Turn the profiler on, writing there.
         optimized_path (str, optional): Also write the optimised graph there.
     """
