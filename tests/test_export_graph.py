@@ -4,6 +4,7 @@ export forms computes what the eval-mode network computes, on onnxruntime, at ev
 odd sizes with batch 2; the fixed-shape export; the onnxruntime profiling helpers. No
 timing assertions."""
 import copy
+from collections import Counter
 import os
 import subprocess
 import sys
@@ -118,12 +119,15 @@ def test_export_tool_static_shape(tmp_path):
     out = tmp_path / 'bb.onnx'
     tool = [sys.executable, 'tools/deployment/export_onnx.py', '--out-indices', '5',
             '--out', str(out)]
-    result = subprocess.run(tool + ['--static-shape', '48', '80'], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(tool + ['--static-shape', '48', '80', '--no-pad-channels'],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'static input 1x3x48x80' in result.stdout and '48x80' in result.stdout
     assert 'PASSED' in result.stdout
     assert session(str(out)).get_inputs()[0].shape == [1, 3, 48, 80]
+    # --no-pad-channels: the ghost concatenations as traced
+    assert _conv_shapes_around(str(out), '/backbone/layer1/layer1.0/ghost1/Concat') == (
+        [8, 8], [16])
     # a fixed-size file cannot be checked at another size: refused before exporting
     refused = subprocess.run(tool + ['--static-shape', '48', '80', '--check-sizes', '64'],
                              cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -142,6 +146,13 @@ def test_op_breakdown_splits_conv_from_the_rest(v2_file):
     # every node of the file runs (onnxruntime fuses the ReLUs into the convs and
     # drops the Identity nodes) and is counted once
     assert ops['Resize']['nodes'] == node_counts(path)['Resize']
+    # per node the least of its times over the runs: the same nodes, counted once
+    fastest = op_breakdown(path, size=(64, 64), runs=3, warmup=1, statistic='min')
+    assert {op: v['nodes'] for op, v in fastest['ops'].items()} == {
+        op: v['nodes'] for op, v in ops.items()}
+    assert fastest['total_ms'] > 0
+    with pytest.raises(ValueError, match="statistic='median'"):
+        op_breakdown(path, size=(64, 64), runs=1, statistic='median')
 
 
 def test_timm_peer_exports_with_dynamic_axes_and_times_interleaved(tmp_path, v2_file):
@@ -162,3 +173,67 @@ def test_timm_peer_exports_with_dynamic_axes_and_times_interleaved(tmp_path, v2_
     with pytest.raises(ValueError, match='not a timm model'):
         export_timm_peer('no_such_model', str(tmp_path / 'x.onnx'))
     assert not os.path.exists(tmp_path / 'x.onnx')
+
+
+def _conv_shapes_around(path, concat_name):
+    """Output channels of the two convs feeding ``concat_name`` and input channels
+    of the dense conv(s) behind it (through depthwise convs), from the file."""
+    import onnx
+    from onnx import numpy_helper
+    graph = onnx.load(path).graph
+    weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+
+    def weight(node):
+        name = node.input[1]
+        while name not in weights:
+            name = producer[name].input[0]
+        return weights[name]
+
+    def conv_behind(name):
+        node = producer[name]
+        return producer[node.input[0]] if node.op_type == 'Relu' else node
+
+    concat = next(n for n in graph.node if n.name == concat_name)
+    halves = [weight(conv_behind(i)).shape[0] for i in concat.input]
+    dense, frontier = [], [concat.output[0]]
+    while frontier:
+        name = frontier.pop()
+        for node in graph.node:
+            if name in node.input and node.op_type == 'Conv':
+                w = weight(node)
+                if w.shape[1] == 1 and w.shape[0] > 1:  # depthwise: look behind it
+                    frontier.append(node.output[0])
+                else:
+                    dense.append(w.shape[1])
+    return halves, dense
+
+
+def test_ghost_concats_feeding_convs_are_padded_to_16_channels(tmp_path, v2_file):
+    """The ghost concatenations that feed only convs (layer1.0 and layer2.0's
+    ghost1: 8 + 8 and 24 + 24 channels) get both halves zero-padded to 16 / 32, and
+    their consumers read the padded layout; every other concatenation (DFC-gated,
+    residual) keeps its channels. Outputs: equal (the eval-mode comparisons above
+    run on the padded export, V1 / V2 / V3)."""
+    model, padded = v2_file
+    plain = str(tmp_path / 'plain.onnx')
+    deployed = copy.deepcopy(model).switch_to_deploy(channels_last=False)
+    export_onnx(BackboneExport(deployed), plain, (64, 64), pad_channels=None)
+    first = '/backbone/layer1/layer1.0/ghost1/Concat'
+    second = '/backbone/layer2/layer2.0/ghost1/Concat'
+    assert _conv_shapes_around(plain, first) == ([8, 8], [16])
+    assert _conv_shapes_around(padded, first) == ([16, 16], [32])
+    # layer2.0: through the stride-2 depthwise conv to ghost2's primary conv
+    assert _conv_shapes_around(plain, second) == ([24, 24], [48])
+    assert _conv_shapes_around(padded, second) == ([32, 32], [64])
+    gated = '/backbone/layer3/layer3.0/ghost1/Concat'
+    assert _conv_shapes_around(padded, gated)[0] == [36, 36]
+    residual = '/backbone/layer1/layer1.0/ghost2/Concat'
+    assert _conv_shapes_around(padded, residual)[0] == [8, 8]
+    # the same nodes (the Identity nodes that shared replaced weights may go)
+    assert (node_counts(padded) - Counter(Identity=10 ** 6)
+            == node_counts(plain) - Counter(Identity=10 ** 6))
+    # the same outputs, up to the summation order of the convs' GEMMs
+    x = torch.randn(2, 3, 48, 80, generator=torch.Generator().manual_seed(0))
+    assert _max_diff([torch.from_numpy(o) for o in run_onnx(session(plain), x)],
+                     run_onnx(session(padded), x)) < 1e-5

@@ -6,6 +6,8 @@
 ``speed_report``    its table, CSV and plot
 ``onnx_profile``    onnxruntime's op-type breakdown, timm peers exported alike
                     (tools/analysis/onnx_profile.py)
+``runtimes``        one exported file run on onnxruntime, OpenVINO or ncnn (pnnx
+                    conversion; fp32 / fp16 / bf16 storage) for onnx_profile's timing
 ``transfer``        the transfer protocol: data, linear probe, fine-tuning, reports
                     (tools/transfer_benchmark.py)
 ``downstream``      a detection / segmentation config with each backbone swapped in:

@@ -12,9 +12,10 @@
   timing with this project's export.
 * :func:`time_interleaved` times several files in interleaved rounds (one run of
   each per round, the order rotating), so that load on a shared machine hits all of
-  them alike; compare medians, or the median of per-round ratios.
+  them alike; compare medians, or the median of per-round ratios. It runs them on
+  onnxruntime, OpenVINO or ncnn (converted with pnnx, float32 / float16 / bfloat16
+  storage): see :mod:`.runtimes`.
 """
-import functools
 import json
 import os
 import statistics
@@ -26,6 +27,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ..utils.fileio import atomic_output
+from .runtimes import make_runner
 from .timing import interleaved
 
 #: Op types counted as convolution time (onnxruntime fuses Conv + activation into
@@ -80,7 +82,8 @@ def _feed(sess, x: np.ndarray) -> Dict[str, np.ndarray]:
 
 
 def op_breakdown(onnx_path: str, *, size: Tuple[int, int] = (224, 224), batch: int = 1,
-                 runs: int = 20, warmup: int = 5, threads: int = 1) -> Dict:
+                 runs: int = 20, warmup: int = 5, threads: int = 1,
+                 statistic: str = 'mean') -> Dict:
     """Kernel time per op type of ``onnx_path`` on onnxruntime, per run.
 
     Args:
@@ -90,6 +93,10 @@ def op_breakdown(onnx_path: str, *, size: Tuple[int, int] = (224, 224), batch: i
         runs (int): Profiled runs, after ``warmup`` runs that are not counted.
         warmup (int): Runs before the measured ones. Default: 5.
         threads (int): Intra-op threads. Default: 1.
+        statistic (str): ``'mean'``: each node's kernel time averaged over the runs;
+            ``'min'``: each node's shortest time over the runs (on a loaded machine
+            the profiler's wall-clock durations include other processes' slices at
+            random nodes; the minimum leaves most of them out). Default: ``'mean'``.
 
     Returns:
         dict: ``total_ms`` (sum of all kernel times per run), ``conv_ms``,
@@ -99,6 +106,8 @@ def op_breakdown(onnx_path: str, *, size: Tuple[int, int] = (224, 224), batch: i
     """
     if runs < 1 or warmup < 0:
         raise ValueError(f'runs={runs!r}, warmup={warmup!r}: allowed: runs >= 1, warmup >= 0')
+    if statistic not in ('mean', 'min'):
+        raise ValueError(f"statistic={statistic!r}: allowed: 'mean', 'min'")
     x = random_input(size, batch)
     with tempfile.TemporaryDirectory() as tmp:
         sess = session(onnx_path, threads, profile_prefix=os.path.join(tmp, 'profile'))
@@ -113,16 +122,22 @@ def op_breakdown(onnx_path: str, *, size: Tuple[int, int] = (224, 224), batch: i
         raise RuntimeError(f'the profile of {onnx_path} has {len(model_runs)} runs, '
                            f'expected at least {runs}')
     start = model_runs[-runs]['ts']
-    times: Dict[str, float] = Counter()
-    nodes: Dict[str, set] = {}
+    durations: Dict[str, List[float]] = {}
+    kinds: Dict[str, str] = {}
     for e in events:
         if e.get('cat') != 'Node' or not e.get('name', '').endswith('_kernel_time') \
                 or e['ts'] < start:
             continue
         op = e.get('args', {}).get('op_name', '?')
-        times[op] += e['dur']
-        nodes.setdefault(op, set()).add(e['name'])
-    ops = {op: dict(ms=times[op] / runs / 1e3, nodes=len(nodes[op]))
+        durations.setdefault(e['name'], []).append(e['dur'])
+        kinds[e['name']] = op
+    times: Dict[str, float] = Counter()
+    nodes: Dict[str, set] = {}
+    for name, values in durations.items():
+        op = kinds[name]
+        times[op] += sum(values) / runs if statistic == 'mean' else min(values)
+        nodes.setdefault(op, set()).add(name)
+    ops = {op: dict(ms=times[op] / 1e3, nodes=len(nodes[op]))
            for op in sorted(times, key=times.get, reverse=True)}
     total = sum(v['ms'] for v in ops.values())
     conv = sum(v['ms'] for op, v in ops.items() if op in CONV_OPS)
@@ -198,7 +213,9 @@ def export_timm_peer(name: str, path: str, *, dynamic: bool = True, opset: int =
 
 def time_interleaved(paths: Dict[str, str], *, size: Tuple[int, int] = (224, 224),
                      batch: int = 1, rounds: int = 40, warmup: int = 5,
-                     threads: int = 1, clock: str = 'wall') -> Dict[str, List[float]]:
+                     threads: int = 1, clock: str = 'wall', runtime: str = 'onnxruntime',
+                     precision: str = 'fp32',
+                     workdir: Optional[str] = None) -> Dict[str, List[float]]:
     """Milliseconds per run of each file, measured in interleaved rounds.
 
     Every round runs each model once, in an order that rotates from round to round.
@@ -216,6 +233,13 @@ def time_interleaved(paths: Dict[str, str], *, size: Tuple[int, int] = (224, 224
         threads (int): Intra-op threads of every session. Default: 1.
         clock (str): ``'wall'`` or ``'thread'`` (CPU time of this thread; only
             meaningful with ``threads=1``). Default: ``'wall'``.
+        runtime (str): ``'onnxruntime'``, ``'openvino'`` or ``'ncnn'`` (see
+            :mod:`.runtimes`; ncnn converts each file with pnnx for this size).
+            Default: ``'onnxruntime'``.
+        precision (str): ``'fp32'``; on ncnn also ``'fp16'`` or ``'bf16'`` storage.
+            Default: ``'fp32'``.
+        workdir (str, optional): Where ncnn conversions go (default: beside each
+            ONNX file).
 
     Returns:
         dict: Label -> list of ``rounds`` times (ms), in round order.
@@ -223,9 +247,12 @@ def time_interleaved(paths: Dict[str, str], *, size: Tuple[int, int] = (224, 224
     if clock == 'thread' and threads != 1:
         raise ValueError(f"clock='thread' with threads={threads!r}: allowed only with "
                          'threads=1 (other threads would not be counted)')
+    if clock == 'thread' and runtime == 'openvino':
+        raise ValueError("clock='thread' with runtime='openvino': allowed only for "
+                         'onnxruntime and ncnn (OpenVINO runs inference on its own threads)')
     x = random_input(size, batch)
-    sessions = {name: session(p, threads) for name, p in paths.items()}
-    runs = {name: functools.partial(s.run, None, _feed(s, x)) for name, s in sessions.items()}
+    runs = {name: make_runner(runtime, p, x, threads=threads, precision=precision,
+                              workdir=workdir) for name, p in paths.items()}
     # the project's one timing loop, each round started by the next model
     seconds = interleaved(runs, rounds, warmup, clock=clock, rotate=True)
     return {name: [t * 1e3 for t in values] for name, values in seconds.items()}

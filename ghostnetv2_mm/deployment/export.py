@@ -10,6 +10,7 @@ import torch.nn as nn
 from ..checkpoint import load_model_weights
 from ..utils.cli import UserError
 from ..utils.fileio import atomic_write_bytes
+from .graph_rewrites import DEFAULT_MULTIPLE, pad_ghost_concats
 from .wrappers import (BackboneExport, ClassifierExport, DenseDetectorExport,
                        SegmentorExport, TwoStageDetectorExport)
 
@@ -82,12 +83,18 @@ def _wrapper_of(model: nn.Module) -> nn.Module:
 
 def export_onnx(wrapper: nn.Module, path: str, size: Tuple[int, int] = (224, 224),
                 batch: int = 1, opset: int = DEFAULT_OPSET,
-                metadata: Optional[Dict[str, str]] = None, dynamic: bool = True) -> None:
+                metadata: Optional[Dict[str, str]] = None, dynamic: bool = True,
+                pad_channels: Optional[int] = DEFAULT_MULTIPLE) -> None:
     """Trace ``wrapper`` on a random (batch, 3, *size) input and write ``path`` with
     dynamic batch, height and width, or (``dynamic=False``) for that one input shape
     only. The output names are ``wrapper.output_names``; ``metadata`` (see
     :func:`export_metadata`) goes into the file's metadata_props. ``path`` is written
-    atomically: it is the old file or the complete new one."""
+    atomically: it is the old file or the complete new one.
+
+    ``pad_channels``: the ghost-module concatenations that feed only convolutions
+    get both halves zero-padded to a multiple of this many channels
+    (:func:`~.graph_rewrites.pad_ghost_concats`: exact, keeps the runtimes' blocked
+    layouts through them); None leaves the traced graph as it is."""
     # (the exporter restores the wrapper's own mode afterwards, recursively: a wrapper
     # left in training mode would switch the model's dropout and BN back on)
     wrapper.eval()
@@ -112,7 +119,13 @@ def export_onnx(wrapper: nn.Module, path: str, size: Tuple[int, int] = (224, 224
         except torch.onnx.errors.OnnxExporterError as exc:
             raise UserError(f'the ONNX export at opset {opset} failed: '
                             f'{str(exc).strip().splitlines()[0]}') from exc
-    write_onnx_with_metadata(buffer.getvalue(), path, metadata)
+    data = buffer.getvalue()
+    if pad_channels:
+        import onnx
+        model = onnx.load_from_string(data)
+        if pad_ghost_concats(model, pad_channels):
+            data = model.SerializeToString()
+    write_onnx_with_metadata(data, path, metadata)
 
 
 # ------------------------------------------------------ what the file was made from

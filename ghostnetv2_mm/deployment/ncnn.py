@@ -267,7 +267,10 @@ def onnx_to_ncnn(onnx_path: str, input_shape: Sequence[int], param_path: str,
             ('pnnxparam', 'model.pnnx.param'), ('pnnxbin', 'model.pnnx.bin'),
             ('pnnxpy', 'model_pnnx.py'), ('pnnxonnx', 'model.pnnx.onnx'),
             ('ncnnpy', 'model_ncnn.py'))}
-        command = [pnnx.EXEC_PATH, os.path.abspath(onnx_path), f'inputshape=[{shape}]',
+        # pnnx writes FILE.pnnxsim.onnx beside its input: it converts a copy
+        source = os.path.join(work, 'model.onnx')
+        shutil.copyfile(onnx_path, source)
+        command = [pnnx.EXEC_PATH, source, f'inputshape=[{shape}]',
                    'fp16=0', f'ncnnparam={os.path.abspath(param_path)}',
                    f'ncnnbin={os.path.abspath(bin_path)}'] + [
                        f'{key}={path}' for key, path in side.items()]
@@ -295,7 +298,10 @@ def export_ncnn(wrapper: nn.Module, param_path: str, bin_path: str,
     folder = tempfile.mkdtemp(prefix='ncnn-export-', dir=onnx_dir)
     try:
         onnx_path = os.path.join(folder, 'model.onnx')
-        export_onnx(wrapper, onnx_path, tuple(size), batch=1, dynamic=False)
+        # unpadded: ncnn runs the ghost concatenations faster as traced
+        # (docs/benchmarks.md, the padding rewrite)
+        export_onnx(wrapper, onnx_path, tuple(size), batch=1, dynamic=False,
+                    pad_channels=None)
         return onnx_to_ncnn(onnx_path, (1, 3, *size), param_path, bin_path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -14,6 +14,16 @@ rounds (one run of each per round, rotating order) at every size; the table give
 medians and the median of per-round ratios to the first model. Then onnxruntime's
 profiler gives each model's kernel time by op type at ``--profile-size``: Conv
 against everything else, with node counts.
+
+``--runtimes onnxruntime openvino ncnn`` times the same files on each runtime (ncnn:
+converted with pnnx per size, in every ``--precisions`` storage: fp32, fp16, bf16),
+at every ``--threads`` count; ``--clock thread`` applies to the 1-thread runs of
+onnxruntime and ncnn (the others use the wall clock). A summary table at the end
+has one column per runtime, precision and thread count.
+
+    python tools/analysis/onnx_profile.py --onnx ours=work_dirs/bb.onnx \
+        --peers mobilenetv3-large timm-ghostnet mobilenetv2 efficientnet-b0 \
+        --runtimes ncnn --precisions fp32 fp16 bf16 --threads 1 2 --sizes 224 640
 """
 import argparse
 import os
@@ -23,6 +33,7 @@ import tempfile
 from ghostnetv2_mm.benchmarks.onnx_profile import (TIMM_PEERS, export_timm_peer,
                                                    format_breakdown, op_breakdown, ratio_to,
                                                    time_interleaved)
+from ghostnetv2_mm.benchmarks.runtimes import PRECISIONS, RUNTIMES, check_runtime
 from ghostnetv2_mm.benchmarks.speed_report import plot_latency_vs_top1
 from ghostnetv2_mm.utils.cli import (ToolParser, check_output, check_outputs, float_in,
                                      image_size, non_negative_int, positive_int, tool_main)
@@ -56,7 +67,13 @@ def parse_args(argv=None):
     parser.add_argument('--sizes', type=image_size, nargs='+', default=[(224, 224)])
     parser.add_argument('--rounds', type=positive_int, default=40)
     parser.add_argument('--warmup', type=non_negative_int, default=5)
-    parser.add_argument('--threads', type=positive_int, default=1)
+    parser.add_argument('--threads', type=positive_int, nargs='+', default=[1],
+                        help='thread counts to time (each a separate table)')
+    parser.add_argument('--runtimes', nargs='+', default=['onnxruntime'], choices=RUNTIMES,
+                        help='runtimes to time the files on (ncnn: converted with pnnx)')
+    parser.add_argument('--precisions', nargs='+', default=['fp32'],
+                        choices=PRECISIONS['ncnn'], help='ncnn storage precisions '
+                        '(onnxruntime and OpenVINO run fp32 only)')
     parser.add_argument('--clock', choices=('wall', 'thread'), default='wall',
                         help="'thread': CPU time of the calling thread (1 thread only), "
                         'which leaves out waiting for a core on a shared machine')
@@ -64,6 +81,10 @@ def parse_args(argv=None):
     parser.add_argument('--profile-size', type=image_size, default=(224, 224))
     parser.add_argument('--profile-runs', type=non_negative_int, default=20,
                         help='profiled runs per model (0: no breakdown)')
+    parser.add_argument('--profile-stat', choices=('mean', 'min'), default='mean',
+                        help="each node's kernel time over the profiled runs: mean, or "
+                        'min (leaves out most of the slices a loaded machine gives '
+                        'other processes)')
     parser.add_argument('--top1', type=labelled_top1, nargs='*', default=[],
                         metavar='LABEL=ACC', help='published top-1 of an --onnx model, '
                         'for the table and the plot (the peers carry theirs)')
@@ -86,11 +107,18 @@ def parse_args(argv=None):
                          '--top1 LABEL=ACC for an --onnx model, or --peers (they carry '
                          'their published top-1)')
         check_output(args.plot, '--plot', suffixes=('.png',))
-    for name in ('rounds', 'threads', 'batch'):
+    for name in ('rounds', 'batch'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be >= 1, got {getattr(args, name)}')
     if args.warmup < 0 or args.profile_runs < 0:
         parser.error('--warmup and --profile-runs must be >= 0')
+    if 'ncnn' in args.runtimes and args.batch != 1:
+        parser.error(f'--batch {args.batch} with --runtimes ncnn: ncnn runs batch 1 only')
+    for runtime in args.runtimes:
+        try:
+            check_runtime(runtime)
+        except ImportError as exc:
+            parser.error(f'--runtimes {runtime}: {exc}')
     # every file written (the peers' exports in --workdir, the plot) is checked
     # against the --onnx inputs and each other before the run
     if args.workdir:
@@ -118,30 +146,54 @@ def main(argv=None) -> int:
             paths[peer] = export_timm_peer(name, peer_file(workdir, peer))
             top1[peer] = (acc, source)
         baseline = next(iter(paths))
-        print(f'onnxruntime, {args.threads} intra-op thread(s), batch {args.batch}, '
-              f'{args.rounds} interleaved rounds, {args.clock} clock; ratio = median of '
-              f'per-round ratios to {baseline}')
-        for h, w in args.sizes:
-            times = time_interleaved(paths, size=(h, w), batch=args.batch,
-                                     rounds=args.rounds, warmup=args.warmup,
-                                     threads=args.threads, clock=args.clock)
-            ratios = ratio_to(times, baseline)
-            print(f'\n| {h}x{w} | median ms | vs {baseline} | ImageNet top-1 |')
-            print('|---|---|---|---|')
-            for name, t in times.items():
-                acc, source = top1.get(name, (None, ''))
-                shown = f'{acc} ({source})' if acc is not None else ''
-                print(f'| {name} | {statistics.median(t):.2f} | {ratios[name]:.2f} | '
-                      f'{shown} |')
-                rows.append(dict(model=name, size=f'{h}x{w}', median_ms=statistics.median(t),
-                                 top1=acc, layout='onnxruntime', batch=args.batch))
-        if args.profile_runs:
+        settings = [(runtime, precision, threads) for runtime in args.runtimes
+                    for precision in (args.precisions if runtime == 'ncnn' else ['fp32'])
+                    for threads in args.threads]
+        summary = {}
+        for runtime, precision, threads in settings:
+            # the thread clock only where the graph runs on the calling thread
+            clock = args.clock if threads == 1 and runtime != 'openvino' else 'wall'
+            setting = f'{runtime} {precision}, {threads} thread(s)'
+            print(f'\n{setting}, batch {args.batch}, {args.rounds} interleaved rounds, '
+                  f'{clock} clock; ratio = median of per-round ratios to {baseline}')
+            for h, w in args.sizes:
+                times = time_interleaved(paths, size=(h, w), batch=args.batch,
+                                         rounds=args.rounds, warmup=args.warmup,
+                                         threads=threads, clock=clock, runtime=runtime,
+                                         precision=precision, workdir=workdir)
+                ratios = ratio_to(times, baseline)
+                print(f'\n| {h}x{w} | median ms | vs {baseline} | ImageNet top-1 |')
+                print('|---|---|---|---|')
+                for name, t in times.items():
+                    acc, source = top1.get(name, (None, ''))
+                    shown = f'{acc} ({source})' if acc is not None else ''
+                    median = statistics.median(t)
+                    print(f'| {name} | {median:.2f} | {ratios[name]:.2f} | {shown} |')
+                    summary.setdefault(name, {})[(setting, h, w)] = (median, ratios[name])
+                    if (runtime, precision, threads) == settings[0]:
+                        rows.append(dict(model=name, size=f'{h}x{w}', median_ms=median,
+                                         top1=acc, layout=runtime, batch=args.batch))
+        if len(settings) > 1:
+            columns = [(s, h, w) for s in dict.fromkeys(f'{r} {p}, {t} thread(s)'
+                                                      for r, p, t in settings)
+                       for h, w in args.sizes]
+            print(f'\nsummary: median ms (ratio to {baseline} in the same rounds)\n')
+            print('| model | top-1 | ' + ' | '.join(f'{s} {h}x{w}' for s, h, w in columns)
+                  + ' |')
+            print('|---|---|' + '---|' * len(columns))
+            for name, cells in summary.items():
+                acc = top1.get(name, (None, ''))[0]
+                print(f"| {name} | {acc if acc is not None else ''} | " + ' | '.join(
+                    f'{cells[c][0]:.2f} ({cells[c][1]:.2f})' for c in columns) + ' |')
+        if args.profile_runs and 'onnxruntime' in args.runtimes:
             h, w = args.profile_size
             print(f'\nkernel time per run by op type at {h}x{w} (onnxruntime profiler, '
-                  f'{args.profile_runs} runs; ms, nodes in parentheses):')
+                  f'{args.profile_runs} runs, {args.profile_stat} per node; ms, nodes in '
+                  'parentheses):')
             for name, path in paths.items():
                 breakdown = op_breakdown(path, size=(h, w), batch=args.batch,
-                                         runs=args.profile_runs, threads=args.threads)
+                                         runs=args.profile_runs, threads=args.threads[0],
+                                         statistic=args.profile_stat)
                 print(format_breakdown(name, breakdown))
     if args.plot:
         plot_latency_vs_top1(rows, args.plot)

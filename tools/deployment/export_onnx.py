@@ -35,6 +35,7 @@ import os
 import sys
 
 from ghostnetv2_mm.deployment.export import DEFAULT_OPSET, OPSETS
+from ghostnetv2_mm.deployment.graph_rewrites import DEFAULT_MULTIPLE
 from ghostnetv2_mm.models.arch import ARCH_WIDTHS, BASE_STAGES
 from ghostnetv2_mm.utils.cli import (ToolParser, check_output, check_outputs, existing_file,
                                      file_or_url, image_side, image_size, int_in,
@@ -77,6 +78,11 @@ def parse_args(argv=None):
     parser.add_argument('--static-shape', type=image_side, nargs=2, metavar=('H', 'W'),
                         help='export for this one input size (and batch --check-batch) '
                         'instead of dynamic batch/height/width; checked at that size')
+    parser.add_argument('--no-pad-channels', action='store_true',
+                        help='keep the ghost concatenations as traced (default: those '
+                        'that feed only convs get zero channels up to a multiple of 16, '
+                        'an exact rewrite that onnxruntime runs faster; ncnn runs the '
+                        'unpadded graph faster, see docs/benchmarks.md)')
     parser.add_argument('--opset', type=int_in(*OPSETS), default=None,
                         help=f'ONNX opset, {OPSETS[0]} to {OPSETS[1]} (default: '
                         f'{DEFAULT_OPSET})')
@@ -189,7 +195,8 @@ def main(argv=None) -> int:
              f'{args.export_size[1]}' if static else 'dynamic batch/height/width')
     with atomic_output(args.out, keep_failed=args.keep_failed) as out:
         export_onnx(wrapper, out.path, args.export_size, opset=opset, metadata=metadata,
-                    batch=args.check_batch if static else 1, dynamic=not static)
+                    batch=args.check_batch if static else 1, dynamic=not static,
+                    pad_channels=None if args.no_pad_channels else DEFAULT_MULTIPLE)
         print(f'exported {what} (deploy mode, BatchNorm folded): opset {opset}, '
               f'{shape}, outputs {", ".join(wrapper.output_names)}, '
               f'{os.path.getsize(out.path) / 2 ** 20:.1f} MB')

@@ -17,6 +17,7 @@ LAYOUTS = 'ghostnetv2_mm/checkpoint/layouts.py'
 ADAPTER = 'ghostnetv2_mm/checkpoint/adapter.py'
 WRAPPERS = 'ghostnetv2_mm/deployment/wrappers.py'
 NMS = 'ghostnetv2_mm/deployment/nms.py'
+REWRITES = 'ghostnetv2_mm/deployment/graph_rewrites.py'
 TRANSFER_PROTOCOLS = 'ghostnetv2_mm/benchmarks/transfer/protocols.py'
 
 # timm's ghostnetv2_100 (the reference's numerics and key names) against ours,
@@ -33,6 +34,7 @@ ATTACKS = 'tests/test_safe_loading_attacks.py::'
 T_GRAPH = 'tests/test_export_graph.py::'
 ONNX_GRAPH = [T_GRAPH + 'test_exported_backbone_has_no_shape_arithmetic_gemm_or_casts']
 ONNX_EQUALS_EVAL = [T_GRAPH + 'test_onnx_export_equals_the_eval_mode_network[GhostNetV2]']
+ONNX_PADDED = [T_GRAPH + 'test_ghost_concats_feeding_convs_are_padded_to_16_channels']
 ONNX_POOL = ['tests/test_onnx_export.py::test_dfc_pooling_traced_at_one_size_holds_at_'
              'every_size[traced-8x8]']
 
@@ -486,4 +488,23 @@ MUTANTS = [
              'every box',
          tests=['tests/test_ncnn.py::test_prepared_images_are_padded_at_the_bottom_right_'
                 'with_zeros']),
+    # ------------------------------------------------- exported-graph rewrites
+    dict(name='ghost-padding-second-half-misplaced', file=REWRITES,
+         old='[(channels, pad), (2 * channels, pad)]',
+         new='[(channels, pad), (channels, pad)]',
+         why="the consumers' zero columns for the cheap half's padding sit at the "
+             'wrong place, so they weigh the wrong channels',
+         tests=ONNX_PADDED),
+    dict(name='ghost-padding-not-zero', file=REWRITES,
+         old='        parts.append(np.zeros(shape, array.dtype))',
+         new='        parts.append(np.full(shape, 0.5, array.dtype))',
+         why='the padded channels are not zero, so they add to the real ones',
+         tests=ONNX_PADDED),
+    dict(name='ghost-padding-into-the-gate', file=REWRITES,
+         old="            if (node.op_type != 'Conv' or list(node.input).index(name) != 0",
+         new="            if node.op_type in ('Mul', 'Add'):\n                continue\n"
+             "            if (node.op_type != 'Conv' or list(node.input).index(name) != 0",
+         why='concatenations that feed the DFC gate product or a residual add are '
+             'padded too (NCHW ops then carry the padding; shapes no longer match)',
+         tests=ONNX_PADDED),
 ]
