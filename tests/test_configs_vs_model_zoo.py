@@ -16,7 +16,7 @@ from mmengine.config import Config
 
 from helpers import ROOT, once, tiny_det_config, tiny_seg_config
 from ghostnetv2_mm.models import FAMILY
-from ghostnetv2_mm.utils.preflight import check_feature_channels
+from ghostnetv2_mm.preflight import check_feature_channels
 from ghostnetv2_mm.utils.toolkit import build_model_from_config, setup_toolkit
 
 V1_URL = ('https://github.com/huawei-noah/CV-backbones/releases/download/ghostnet_pth/'

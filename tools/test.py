@@ -46,7 +46,7 @@ def main(argv=None):
     if cfg.get('model', {}).get('backbone', {}).get('init_cfg') is not None:
         cfg.model.backbone.init_cfg = None
 
-    from ghostnetv2_mm.utils.preflight import check_datasets, setup_launcher
+    from ghostnetv2_mm.preflight import check_datasets, setup_launcher
     from ghostnetv2_mm.utils.toolkit import setup_toolkit
     scope = setup_toolkit(cfg)
     from ghostnetv2_mm.checkpoint import load_model_weights

@@ -18,23 +18,11 @@ import signal
 import sys
 from typing import Iterable, Optional, Sequence, Tuple
 
+from ..errors import UserError  # noqa: F401  (tools import it from here)
+
 ARGUMENT_STATUS = 2
 TERMINATED_STATUS = 128 + signal.SIGTERM
 INTERRUPTED_STATUS = 128 + signal.SIGINT
-
-
-class UserError(Exception):
-    """A mistake in what the user asked for: reported as one line, no traceback.
-
-    Args:
-        message (str): What is wrong: the argument or file, its value, what is
-            allowed.
-        status (int): The exit status (1; 2 for argument errors).
-    """
-
-    def __init__(self, message: str, status: int = 1):
-        super().__init__(message)
-        self.status = status
 
 
 class Terminated(BaseException):

@@ -21,7 +21,7 @@ from mmengine.hooks import Hook
 
 from ...checkpoint import (CheckpointError, load_model_weights, read_checkpoint,
                            unwrap_state_dict)
-from ...utils.cli import UserError
+from ...errors import UserError
 from ..report import read_rows, write_atomic
 from ..timing import interleaved
 from .catalogue import Backbone, Build, get_backbone
@@ -57,7 +57,7 @@ def ensure_data(cfg: Config, splits: Sequence[str]) -> None:
     """Generate ToyShapes where a dataset of ``cfg`` expects it and it is missing
     (the demo configs' data); then any dataset still missing is an error."""
     from ghostnetv2_mm.datasets.toy_shapes import make_toy_shapes
-    from ghostnetv2_mm.utils.preflight import check_datasets
+    from ghostnetv2_mm.preflight import check_datasets
     for dataset in datasets_of(cfg, splits):
         root = dataset.get('data_root') or ''
         if 'toy_shapes' in root and not osp.exists(root):
@@ -211,8 +211,8 @@ def train_and_test(cfg: Config, *, work_dir: str, seed: int, launcher: str, tag:
     from mmengine.runner import Runner
 
     from ghostnetv2_mm.checkpoint import ATOMIC_BACKEND
-    from ghostnetv2_mm.utils.preflight import (check_feature_channels, setup_launcher,
-                                               use_atomic_checkpoint_writes)
+    from ghostnetv2_mm.preflight import (check_feature_channels, setup_launcher,
+                                         use_atomic_checkpoint_writes)
     cfg = copy.deepcopy(cfg)
     cfg.work_dir = work_dir
     cfg.launcher = launcher

@@ -5,8 +5,8 @@ from typing import List, Optional
 
 from mmengine.config import Config
 
-from ..checkpoint.reading import TRAIN_FROM_SCRATCH_HINT
-from ..models import FAMILY
+from .checkpoint.reading import TRAIN_FROM_SCRATCH_HINT
+from .models import FAMILY
 
 PRETRAINED_HINT = (
     'The named configs read the official ImageNet weights by URL (downloaded once into '
