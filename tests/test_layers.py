@@ -131,7 +131,7 @@ for part in %r:
         names.append(info.name)
 from ghostnetv2_mm.models import GhostNetV2, build_classifier
 from ghostnetv2_mm.deployment import BackboneExport
-model = GhostNetV2(arch='1.0x', out_indices=(9,)).eval()
+model = GhostNetV2(arch='1.0x', out_indices=(10,)).eval()
 with torch.no_grad():
     out = BackboneExport(model)(torch.rand(1, 3, 64, 64))
 assert tuple(out[0].shape) == (1, 960, 2, 2), out[0].shape

@@ -24,9 +24,9 @@ import torch
 from PIL import Image
 
 from helpers import ROOT, once, randomise_bn
-from test_onnx_export import (DEEPLABV3, DEEPLABV3_OPTIONS, RETINANET, RETINANET_OPTIONS,
-                              _random_checkpoint)
-from test_safe_loading_attacks import eval_payload
+from helpers import (DEEPLABV3, DEEPLABV3_OPTIONS, RETINANET, RETINANET_OPTIONS,
+                     eval_payload)
+from helpers import random_checkpoint as _random_checkpoint
 
 YOLOV3 = os.path.join(ROOT, 'configs', 'yolov3_ghostnetv2_320_coco.py')
 TINY_TRAIN = os.path.join(ROOT, 'tests', 'configs', 'retinanet_ghostnetv2_toyshapes_tiny.py')

@@ -4,11 +4,11 @@ per setting."""
 import csv
 import io
 import math
-import os
 import os.path as osp
 import platform
-import tempfile
 from typing import List, Optional, Sequence
+
+from ..utils.fileio import atomic_output, atomic_write_text
 
 
 def read_rows(path: str) -> List[dict]:
@@ -19,32 +19,10 @@ def read_rows(path: str) -> List[dict]:
         return list(csv.DictReader(f))
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, renamed
-    over it once complete: an interruption leaves the old file or the new one."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + osp.basename(path), suffix='.tmp')
-    try:
-        # mkstemp's file is private (0600): give it the mode a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, os.stat(path).st_mode & 0o777 if osp.exists(path) else 0o666 & ~umask)
-        with os.fdopen(fd, 'w', newline='') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def append_row(path: str, row: dict, fields: Sequence[str]) -> None:
     """Add ``row`` (its ``fields``, in that order) to the CSV at ``path``, atomically.
 
-    The file is rewritten whole through :func:`write_atomic`, so that a run killed
+    The file is rewritten whole through the package's atomic writer, so that a run killed
     while writing loses that row only, never leaves half of it. A file written with
     other columns is refused rather than mixed.
     """
@@ -58,7 +36,7 @@ def append_row(path: str, row: dict, fields: Sequence[str]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     writer.writerow({k: row.get(k, '') for k in fields})
-    write_atomic(path, out.getvalue())
+    atomic_write_text(out.getvalue(), path)
 
 
 def write_results_page(path: str, *, title: str, intro: str, body: Sequence[str]) -> None:
@@ -70,7 +48,7 @@ def write_results_page(path: str, *, title: str, intro: str, body: Sequence[str]
     lines = [f'# {title}', '', ' '.join(intro.split()), '', *body,
              f'Machine: {platform.processor() or platform.machine()}, '
              f'torch {torch.__version__}.', '']
-    write_atomic(path, '\n'.join(lines))
+    atomic_write_text('\n'.join(lines), path)
 
 
 def scatter_panels(panels: Sequence[dict], path: str, columns: int = 2) -> None:
@@ -119,6 +97,6 @@ def scatter_panels(panels: Sequence[dict], path: str, columns: int = 2) -> None:
     for ax in list(axes.flat)[len(panels):]:
         ax.axis('off')
     fig.tight_layout()
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_output(path) as out:
+        fig.savefig(out.path, dpi=110)
     plt.close(fig)

@@ -1,10 +1,11 @@
 """Tables and plots of :func:`.speed.run_speed_benchmark`'s rows."""
 import csv
 import io
-import os
 from typing import List
 
 import torch
+
+from ..utils.fileio import atomic_output, atomic_write_text
 
 COLUMNS = [('model', 'model', '{}'), ('size', 'input', '{}'), ('layout', 'backend / layout', '{}'),
            ('median_ms', 'latency ms (median)', '{:.2f}'),
@@ -43,16 +44,14 @@ def format_table(rows: List[dict], *, device, amp: bool, amp_dtype, batch: int,
 
 def write_table(path: str, rows: List[dict], table: str) -> None:
     """``rows`` as CSV when ``path`` ends with .csv, else the Markdown ``table``."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if path.endswith('.csv'):
         keys = list(dict.fromkeys(k for r in rows for k in r))
-        with open(path, 'w', newline='') as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(rows)
-    else:
-        with open(path, 'w') as f:
-            f.write(table)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+        table = out.getvalue()
+    atomic_write_text(table, path)
 
 
 def plot_latency_vs_top1(rows: List[dict], path: str) -> None:
@@ -81,6 +80,6 @@ def plot_latency_vs_top1(rows: List[dict], path: str) -> None:
     ax.set_title('CPU latency vs. accuracy (this machine)')
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=120)
+    with atomic_output(path) as out:
+        fig.savefig(out.path, dpi=120)
     plt.close(fig)

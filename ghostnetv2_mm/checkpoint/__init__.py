@@ -11,22 +11,23 @@ Building models from files (conversion, BatchNorm fusing) sits above this layer 
 the models, in ``ghostnetv2_mm.models.conversion`` and ``ghostnetv2_mm.models.fusing``.
 """
 from .adapter import (BACKBONE_PREFIX, CheckpointMismatch, adapt_state_dict,
-                      load_model_weights, register_reference_layout_hook,
+                      load_model_weights, register_checkpoint_hook,
                       register_whole_model_hook, relocate_reference_keys,
                       rename_reference_keys, split_backbone, state_dict_mismatches,
                       unwrap_state_dict)
-from .layouts import (GHOSTNET, GHOSTNETV2, GHOSTNETV3, LAYOUTS, ReferenceLayout,
-                      find_layout)
+from .layouts import (GHOSTNET, GHOSTNETV2, GHOSTNETV3, LAYOUTS, OFFICIAL_WEIGHTS,
+                      ReferenceLayout, find_layout, official_url)
 from .reading import read_checkpoint, url_cache_path
 from .safe_io import (ATOMIC_BACKEND, CheckpointError, atomic_write_bytes,
                       load_checkpoint_file, register_safe_globals, save_checkpoint_file)
 
 __all__ = [
     'BACKBONE_PREFIX', 'CheckpointMismatch', 'adapt_state_dict', 'load_model_weights',
-    'register_reference_layout_hook', 'register_whole_model_hook',
+    'register_checkpoint_hook', 'register_whole_model_hook',
     'relocate_reference_keys', 'rename_reference_keys', 'split_backbone',
     'state_dict_mismatches', 'unwrap_state_dict', 'GHOSTNET', 'GHOSTNETV2', 'GHOSTNETV3',
-    'LAYOUTS', 'ReferenceLayout', 'find_layout', 'read_checkpoint', 'url_cache_path',
+    'LAYOUTS', 'OFFICIAL_WEIGHTS', 'official_url', 'ReferenceLayout', 'find_layout',
+    'read_checkpoint', 'url_cache_path',
     'ATOMIC_BACKEND', 'CheckpointError', 'atomic_write_bytes', 'load_checkpoint_file',
     'register_safe_globals', 'save_checkpoint_file'
 ]

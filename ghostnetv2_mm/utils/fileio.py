@@ -7,12 +7,20 @@ removed, or, when asked, kept under a name that says it failed
 (:func:`failed_path`). So the target is always either the old file or the complete
 new one, also after an exception, Ctrl-C or SIGTERM (the tools turn SIGTERM into an
 exception, see :mod:`ghostnetv2_mm.utils.cli`).
+
+This module is the package's one writer of files that must not be lost:
+:func:`atomic_write_bytes` / :func:`atomic_write_text` for a file written at once,
+:class:`atomic_output` for a writer that wants a path. Writing into the temporary
+file of an open :class:`atomic_output` (an export inside a tool's output block)
+writes that file directly: the target is replaced once, when the block ends.
 """
 import os
 import tempfile
 from typing import Optional
 
 TEMP_TAG = '.tmp-'
+# the temporary files of the atomic outputs now open (absolute paths)
+_OPEN_TEMPS = set()
 
 
 def failed_path(path) -> str:
@@ -89,6 +97,7 @@ class atomic_output:  # noqa: N801 - used as a context manager, like open()
         fd, self.path = tempfile.mkstemp(prefix=f'.{name}{TEMP_TAG}',
                                          suffix=os.path.splitext(name)[1], dir=directory)
         os.close(fd)
+        _OPEN_TEMPS.add(os.path.abspath(self.path))
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -101,6 +110,7 @@ class atomic_output:  # noqa: N801 - used as a context manager, like open()
                 self.kept = failed_path(self.target)
                 _replace(self.path, self.kept)
         finally:
+            _OPEN_TEMPS.discard(os.path.abspath(self.path))
             if self.kept is None and os.path.exists(self.path):
                 os.unlink(self.path)
         return False
@@ -109,6 +119,16 @@ class atomic_output:  # noqa: N801 - used as a context manager, like open()
 def atomic_write_bytes(data: bytes, path) -> None:
     """Write ``data`` to ``path`` so that ``path`` is either the old file or the
     complete new one, never a half-written file."""
+    if os.path.abspath(os.fspath(path)) in _OPEN_TEMPS:
+        # already the temporary file of an open atomic_output: no second one
+        with open(path, 'wb') as f:
+            f.write(data)
+        return
     with atomic_output(path) as out:
         with open(out.path, 'wb') as f:
             f.write(data)
+
+
+def atomic_write_text(text: str, path) -> None:
+    """:func:`atomic_write_bytes` of ``text`` in UTF-8, line ends as given."""
+    atomic_write_bytes(text.encode('utf-8'), path)

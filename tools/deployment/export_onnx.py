@@ -35,6 +35,7 @@ import os
 import sys
 
 from ghostnetv2_mm.deployment.export import DEFAULT_OPSET, OPSETS
+from ghostnetv2_mm.models.arch import ARCH_WIDTHS
 from ghostnetv2_mm.utils.cli import (ToolParser, check_output, existing_file, file_or_url,
                                      image_size, int_in, positive_int, tool_main)
 
@@ -48,7 +49,7 @@ def parse_args(argv=None):
     what.add_argument('--config', type=existing_file, help='export this config\'s whole model')
     what.add_argument('--classifier', action='store_true',
                       help='export the ImageNet classifier of --arch (logits)')
-    parser.add_argument('--arch', default='1.0x', choices=('1.0x', '1.3x', '1.6x'),
+    parser.add_argument('--arch', default='1.0x', choices=sorted(ARCH_WIDTHS),
                         help='backbone/classifier width (without --config)')
     parser.add_argument('--out-indices', type=int, nargs='+', default=[3, 5, 7, 9],
                         help='backbone outputs, one ONNX output each (backbone export)')

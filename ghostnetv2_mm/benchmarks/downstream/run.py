@@ -22,7 +22,8 @@ from mmengine.hooks import Hook
 from ...checkpoint import (CheckpointError, load_model_weights, read_checkpoint,
                            unwrap_state_dict)
 from ...errors import UserError
-from ..report import read_rows, write_atomic
+from ...utils.fileio import atomic_write_text
+from ..report import read_rows
 from ..timing import interleaved
 from .catalogue import Backbone, Build, get_backbone
 from .config import (build_backbone, datasets_of, iters_per_epoch_of,
@@ -173,7 +174,7 @@ def cached_costs(path: str, wanted: Dict[str, dict], measure) -> Dict[str, dict]
     if missing:
         for name, cost in measure(missing).items():
             cache[name] = dict(cost, **wanted[name])
-        write_atomic(path, json.dumps(cache, indent=1))
+        atomic_write_text(json.dumps(cache, indent=1), path)
     return {n: cache[n] for n in wanted}
 
 
@@ -278,7 +279,7 @@ def run_downstream_benchmark(*, configs: Sequence[str], backbones: Sequence[str]
     Args:
         configs (Sequence[str]): detection / segmentation configs with a
             GhostNet-family backbone (its taps and output stride are kept).
-        backbones (Sequence[str]): names of ``catalogue.BACKBONES``.
+        backbones (Sequence[str]): catalogue names (``catalogue.BACKBONES``).
         out (str): the output folder; rows already there are kept (resume).
         data_root (str, optional): replaces every dataset's data_root.
         iters (int, optional): train this many iterations instead of the config's
@@ -292,12 +293,9 @@ def run_downstream_benchmark(*, configs: Sequence[str], backbones: Sequence[str]
     """
     if init not in INITS:
         raise BenchmarkError(f'--init {init!r}; allowed: {", ".join(INITS)}')
-    entries = {}
-    for name in backbones:
-        try:
-            entries[name] = get_backbone(name)
-        except ValueError as exc:
-            raise BenchmarkError(str(exc)) from None
+    # catalogue names (a bare family name, e.g. 'ghostnetv2', is its 1.0x entry)
+    entries = {entry.name: entry for entry in map(get_backbone, backbones)}
+    backbones = list(entries)
     names = [config_name(c) for c in configs]
     if len(set(names)) != len(names):
         raise BenchmarkError(f'configs {list(configs)}: two share a file name, and the '
