@@ -96,8 +96,8 @@ class atomic_output:  # noqa: N801 - used as a context manager, like open()
         name = os.path.basename(self.target)
         fd, self.path = tempfile.mkstemp(prefix=f'.{name}{TEMP_TAG}',
                                          suffix=os.path.splitext(name)[1], dir=directory)
-        os.close(fd)
         _OPEN_TEMPS.add(os.path.abspath(self.path))
+        os.close(fd)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
