@@ -11,6 +11,7 @@ one function, :func:`adapt_state_dict`; :func:`load_model_weights` adapts a file
 once, and the hooks then find nothing left to rename.
 """
 import functools
+from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
@@ -205,10 +206,17 @@ def _reference_layout_note(keys) -> str:
     return '' if layout is None else f' The file is in the layout of {layout.name}.'
 
 
+# marks, in a state dict's ``_metadata``, keys that :func:`adapt_state_dict` has put in
+# the model's names already (:func:`load_model_weights`): the hooks then leave them
+ADAPTED = 'ghostnetv2_mm.adapted'
+
+
 def _adapt_on_load(module: nn.Module, state_dict: Dict[str, torch.Tensor], prefix: str,
-                   *args, strict: bool = False) -> None:
+                   local_metadata: dict, *args, strict: bool = False) -> None:
     """The load_state_dict pre-hook (see :func:`register_checkpoint_hook`): the keys
     under ``prefix`` in ``module``'s names, by :func:`adapt_state_dict`, in place."""
+    if local_metadata.get(ADAPTED):
+        return
     own = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
     if not own:
         return
@@ -331,7 +339,9 @@ def load_model_weights(model: nn.Module,
     if check_only:
         return state_dict
     # Everything fits (checked above); strict=False only because num_batches_tracked
-    # may be absent from the file.
+    # may be absent from the file. Renamed once, above: the load hooks are told so.
+    state_dict = OrderedDict(state_dict)
+    state_dict._metadata = {name: {ADAPTED: True} for name, _ in model.named_modules()}
     model.load_state_dict(state_dict, strict=False)
     for note in dropped:
         print_log(f'{type(model).__name__}: ignored {note}', logger=logger)
