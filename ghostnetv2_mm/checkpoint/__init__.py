@@ -2,9 +2,12 @@
 ``ghostnetv2_mm.models``: the layouts carry, as data, which backbone type reads them.
 
 ``read_checkpoint``   local path / URL / mmengine scheme, read as data only (reading.py)
-``layouts``           the official/timm key names of the GhostNet family, and
-                      ``find_layout``, the one place a file's family is recognised
+``layouts``           the official/timm key names of the GhostNet family,
+                      ``find_layout``, the one place a file's family is recognised,
+                      and ``official_url``, the official weights' URLs
 ``load_model_weights``  strict, all-or-nothing loading into any model (adapter.py)
+``register_checkpoint_hook``  the one load_state_dict pre-hook (``strict`` flag), and
+                      ``adapt_state_dict``, the one renaming (adapter.py)
 ``split_backbone``    the one rule for which part of a state dict is the backbone
 
 Building models from files (conversion, BatchNorm fusing) sits above this layer and

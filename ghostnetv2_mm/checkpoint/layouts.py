@@ -24,9 +24,10 @@ and converts the classifier head for mmpretrain's stock ``StackedLinearClsHead``
 they are not weights and are dropped.
 
 Backbones declare the layout they read as the class attribute ``reference_layout``; their
-load_state_dict pre-hook (:func:`ghostnetv2_mm.checkpoint.adapter.rename_reference_keys`)
+load_state_dict pre-hook (:func:`ghostnetv2_mm.checkpoint.adapter.register_checkpoint_hook`)
 applies it to the keys under the backbone's own prefix, so nothing outside the
-backbone's state dict is touched.
+backbone's state dict is touched. ``OFFICIAL_WEIGHTS`` names the official files' URLs,
+the one place in Python that does.
 """
 import re
 from dataclasses import dataclass
