@@ -79,7 +79,7 @@ def test_classifier_cfg_rejects_an_unknown_arch_naming_the_allowed_ones():
 def test_mismatched_neck_or_head_channels_are_caught_before_training(config, key, bad, words):
     import os
     from mmengine.config import Config
-    from ghostnetv2_mm.utils.preflight import check_feature_channels
+    from ghostnetv2_mm.preflight import check_feature_channels
     from helpers import ROOT
     cfg = Config.fromfile(os.path.join(ROOT, config))
     assert check_feature_channels(cfg) is None

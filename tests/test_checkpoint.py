@@ -169,7 +169,7 @@ def test_save_replaces_the_old_file_only_when_the_new_one_is_complete(tmp_path, 
         def __reduce__(self):
             raise pickle.PicklingError('boom')
 
-    with pytest.raises(Exception):
+    with pytest.raises(pickle.PicklingError, match='boom'):
         save_checkpoint_file({'w': Unpicklable()}, path)
     torch.testing.assert_close(load_checkpoint_file(path)['w'], torch.ones(3))
     assert [p.name for p in tmp_path.iterdir()] == ['ckpt.pth']

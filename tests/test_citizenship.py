@@ -27,24 +27,11 @@ from ghostnetv2_mm.checkpoint import (CheckpointError, CheckpointMismatch,
                                       read_checkpoint, url_cache_path)
 from ghostnetv2_mm.models import GhostNetV2, build_classifier
 
-from helpers import ROOT, randomise_bn
-from test_tools import run
+from helpers import (IMAGENET_CONFIGS, ROOT, load_config, make_image_folder,
+                     official_state_dict, randomise_bn, run, tiny_runner_config)
 
 CONFIG = os.path.join(ROOT, 'tests', 'configs', 'retinanet_ghostnetv2_toyshapes_tiny.py')
 OFFICIAL_NAME = 'ck_ghostnetv2_10.pth.tar'
-
-
-# ---------------------------------------------------------------------------- helpers
-def official_state_dict(name='ghostnetv2_100'):
-    """A timm model and its state dict in the layout of the official files, with the
-    thop counters (total_ops / total_params) they carry on every module."""
-    model = randomise_bn(timm.create_model(name, pretrained=False)).eval()
-    state = dict(model.state_dict())
-    for module_name, _ in model.named_modules():
-        prefix = f'{module_name}.' if module_name else ''
-        state[f'{prefix}total_ops'] = torch.zeros(1, dtype=torch.float64)
-        state[f'{prefix}total_params'] = torch.zeros(1, dtype=torch.float64)
-    return model, state
 
 
 @pytest.fixture(scope='module')
@@ -324,8 +311,6 @@ def test_load_from_an_official_file_starts_a_classifier_from_its_weights(officia
     the whole classifier; the keys reach the backbone and the head (lr 0: one training
     iteration leaves exactly the file's weights in the checkpoint)."""
     import tools.train as train_tool
-    from test_classification import (IMAGENET_CONFIGS, load_config, make_image_folder,
-                                     tiny_runner_config)
     reference, path, _ = official
     cfg = tiny_runner_config(load_config(IMAGENET_CONFIGS['1.0x'][0]),
                              make_image_folder(str(tmp_path / 'data')),

@@ -3,37 +3,26 @@
 Everything runs on CPU on tiny data made here; nothing is downloaded.
 """
 import csv
-import os
 import os.path as osp
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
-from PIL import Image
 
 from ghostnetv2_mm.benchmarks import transfer
 from ghostnetv2_mm.benchmarks.transfer.data import TensorDataset, make_loader
+from ghostnetv2_mm.checkpoint import official_url
 
-from helpers import ROOT
+from helpers import (IMAGENET_CONFIGS, ROOT, load_config, make_image_folder,
+                     tiny_runner_config)
 
 
-IMAGENET_CONFIGS = {
-    '1.0x': ('configs/ghostnetv2-1.0x_8xb128_in1k.py', 6_156_908),
-    '1.3x': ('configs/ghostnetv2-1.3x_8xb128_in1k.py', 8_960_404),
-    '1.6x': ('configs/ghostnetv2-1.6x_8xb128_in1k.py', 12_392_698),
-}
 TRANSFER_CONFIGS = {
     'configs/transfer/ghostnetv2-1.0x_cifar10.py': 10,
     'configs/transfer/ghostnetv2-1.0x_cifar10-224px.py': 10,
     'configs/transfer/ghostnetv2-1.0x_imagefolder.py': 5,
 }
-
-
-def load_config(path):
-    return Config.fromfile(osp.join(ROOT, path))
 
 
 def build_model(cfg):
@@ -86,9 +75,7 @@ def test_imagenet_recipe_follows_the_reference():
 @pytest.mark.parametrize('path', sorted(TRANSFER_CONFIGS))
 def test_transfer_configs_build_and_take_32x32_inputs(path):
     cfg = load_config(path)
-    assert cfg.model.backbone.init_cfg.checkpoint == (
-        'https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/'
-        'GhostNetV2/ck_ghostnetv2_10.pth.tar')
+    assert cfg.model.backbone.init_cfg.checkpoint == official_url('GhostNetV2', '1.0x')
     model = build_model(cfg)
     model.eval()
     with torch.no_grad():
@@ -102,48 +89,6 @@ def test_imagenet_classifier_takes_32x32_and_non_square_inputs():
     with torch.no_grad():
         assert model(torch.randn(1, 3, 32, 32), mode='tensor').shape == (1, 1000)
         assert model(torch.randn(1, 3, 48, 80), mode='tensor').shape == (1, 1000)
-
-
-# ---------------------------------------------------------------- mmengine Runner runs
-def make_image_folder(root, splits=('train', 'val'), classes=('cat', 'dog'), per_class=1,
-                      size=32):
-    rng = np.random.RandomState(0)
-    for split in splits:
-        for c, name in enumerate(classes):
-            os.makedirs(osp.join(root, split, name), exist_ok=True)
-            for i in range(per_class):
-                img = rng.randint(0, 256, (size, size, 3), dtype=np.uint8)
-                img[..., c % 3] = 255  # a class-dependent colour
-                Image.fromarray(img).save(osp.join(root, split, name, f'{i}.png'))
-    return root
-
-
-def tiny_runner_config(cfg, data_root, work_dir, num_classes=2):
-    """One training iteration (2 images, batch 2) and an evaluation on 2 images."""
-    for split in ('train', 'val', 'test'):
-        loader = cfg[f'{split}_dataloader']
-        loader.batch_size = 2
-        loader.num_workers = 0
-        loader.persistent_workers = False
-        loader.dataset = dict(
-            type='CustomDataset', data_root=data_root,
-            data_prefix='train' if split == 'train' else 'val', with_label=True,
-            pipeline=loader.dataset.pipeline)
-    cfg.val_evaluator = cfg.test_evaluator = dict(type='Accuracy', topk=(1,))
-    cfg.model.head.num_classes = num_classes
-    cfg.model.head.topk = (1,)
-    if 'data_preprocessor' in cfg.model:
-        cfg.model.data_preprocessor.num_classes = num_classes
-    if 'data_preprocessor' in cfg:
-        cfg.data_preprocessor.num_classes = num_classes
-    cfg.model.backbone.init_cfg = None  # no ImageNet weights in the test
-    cfg.train_cfg.max_epochs = 1
-    cfg.train_cfg.val_interval = 1
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
-    cfg.work_dir = work_dir
-    cfg.launcher = 'none'
-    return cfg
 
 
 def direct_top1(runner):
@@ -210,13 +155,13 @@ def test_digits_dataset_is_a_fixed_split_of_upsampled_rgb_images():
 
 def test_benchmark_runs_end_to_end_and_resumes(tmp_path, capsys):
     out = str(tmp_path / 'transfer')
-    settings = dict(datasets=['digits'], backbones=['ghostnetv2_1.0x', 'mobilenet_v2'],
+    settings = dict(datasets=['digits'], backbones=['ghostnetv2-1.0x', 'mobilenetv2'],
                     protocols=['linear', 'finetune'], epochs=1, max_train=200,
                     max_test=50, latency_runs=2, threads=1, out=out)
     rows = transfer.run_benchmark(**settings)
     assert len(rows) == 4
     assert {(r['backbone'], r['protocol']) for r in rows} == {
-        (b, p) for b in ('ghostnetv2_1.0x', 'mobilenet_v2') for p in ('linear', 'finetune')}
+        (b, p) for b in ('ghostnetv2-1.0x', 'mobilenetv2') for p in ('linear', 'finetune')}
     # The baseline: always answering the most frequent class of the 50 test images.
     # A linear probe on the backbones' (random) features must score at least twice
     # that (with 40/20 images it did not reliably: MobileNetV2 0.25 against 0.20; with
@@ -234,14 +179,14 @@ def test_benchmark_runs_end_to_end_and_resumes(tmp_path, capsys):
         assert r['init'] == 'random' and r['img_size'] == '32'
         assert int(r['macs']) > 0 and int(r['params']) > 0 and float(r['latency_ms']) > 0
         assert (r['n_train'], r['n_test']) == ('200', '50')
-    ghost = next(r for r in rows if r['backbone'] == 'ghostnetv2_1.0x')
+    ghost = next(r for r in rows if r['backbone'] == 'ghostnetv2-1.0x')
     from ghostnetv2_mm.models import GhostNetV2
     backbone_params = sum(p.numel() for p in GhostNetV2(out_indices=(10,)).parameters())
     assert int(ghost['params']) == backbone_params + 960 * 10 + 10
     for name in ('results.csv', 'results.md', 'accuracy_vs_macs.png'):
         assert osp.getsize(osp.join(out, name)) > 0
     markdown = open(osp.join(out, 'results.md')).read()
-    assert '| digits | linear | ghostnetv2_1.0x | random |' in markdown
+    assert '| digits | linear | ghostnetv2-1.0x | random |' in markdown
     with open(osp.join(out, 'accuracy_vs_macs.png'), 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
 
@@ -275,13 +220,13 @@ def test_benchmark_command_line_passes_its_options(tmp_path):
     protocols, several backbones after one option) writes the rows it was asked for."""
     out = tmp_path / 'transfer'
     subprocess.run([sys.executable, 'tools/transfer_benchmark.py', '--datasets', 'digits',
-                    '--backbones', 'ghostnetv2_1.0x', 'resnet18', '--protocols',
+                    '--backbones', 'ghostnetv2-1.0x', 'resnet18', '--protocols',
                     'linear,finetune', '--epochs', '1', '--max-train', '30', '--max-test', '10', '--latency-runs', '1',
                     '--threads', '1', '--seed', '3', '--out', str(out)],
                    cwd=ROOT, check=True, capture_output=True, text=True)
     rows = transfer.read_rows(str(out / 'results.csv'))
     assert [(r['backbone'], r['protocol']) for r in rows] == [
-        (b, p) for b in ('ghostnetv2_1.0x', 'resnet18') for p in ('linear', 'finetune')]
+        (b, p) for b in ('ghostnetv2-1.0x', 'resnet18') for p in ('linear', 'finetune')]
     assert {(r['n_train'], r['n_test'], r['seed']) for r in rows} == {('30', '10', '3')}
     assert {r['epochs'] for r in rows if r['protocol'] == 'finetune'} == {'1'}
 
@@ -292,7 +237,7 @@ def test_linear_probe_folded_into_the_head_gives_the_networks_own_logits():
     argmax then scores what the probe scored."""
     train, test = transfer.load_digits_splits()
     train, test = train.subset(200, 0), test.subset(50, 0)
-    model, _ = transfer.build_model('ghostnetv2_1.0x', num_classes=10, img_size=32)
+    model, _ = transfer.build_model('ghostnetv2-1.0x', num_classes=10, img_size=32)
     top1 = transfer.linear_probe(model, train, test, img_size=32, fold_head=True)
     correct = 0
     with torch.no_grad():
@@ -307,7 +252,7 @@ def test_finetuning_from_random_weights_learns_digits(tmp_path):
     """The fine-tune protocol, gradient clipping included, trains a randomly initialised
     GhostNetV2 on digits in 5 epochs. Measured with these settings: 94.2% with the
     clipping, 54.0% with it turned off (GRAD_CLIP_NORM = inf); chance is 10%."""
-    rows = transfer.run_benchmark(backbones=['ghostnetv2_1.0x'], protocols=['finetune'],
+    rows = transfer.run_benchmark(backbones=['ghostnetv2-1.0x'], protocols=['finetune'],
                                   epochs=5, latency_runs=1, threads=1,
                                   out=str(tmp_path / 'transfer'))
     assert float(rows[0]['top1']) > 0.8
@@ -328,10 +273,10 @@ def test_benchmark_stops_on_non_finite_features_and_records_nothing(tmp_path, mo
     monkeypatch.setattr(transfer_model, 'build_backbone', broken_backbone)
     out = tmp_path / 'transfer'
     with pytest.raises(SystemExit) as exc:
-        transfer.run_benchmark(backbones=['ghostnetv2_1.0x'], protocols=['linear'],
+        transfer.run_benchmark(backbones=['ghostnetv2-1.0x'], protocols=['linear'],
                                max_train=20, max_test=10, latency_runs=1, threads=1,
                                out=str(out))
     message = str(exc.value.code)
-    assert message.startswith('error: digits / ghostnetv2_1.0x / linear (init random): '
+    assert message.startswith('error: digits / ghostnetv2-1.0x / linear (init random): '
                               'features (train): 20 of 20 images give non-finite')
     assert transfer.read_rows(str(out / 'results.csv')) == []

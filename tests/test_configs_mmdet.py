@@ -3,9 +3,7 @@ iterations and evaluates through the real mmengine Runner, on a tiny ToyShapes s
 here (ImageNet weights off, data paths overridden, small images for speed)."""
 import glob
 import math
-import os
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
@@ -13,12 +11,10 @@ import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if osp.join(ROOT, 'tools') not in sys.path:
-    sys.path.insert(0, osp.join(ROOT, 'tools'))
+from ghostnetv2_mm.checkpoint import official_url, read_checkpoint
+from ghostnetv2_mm.preflight import check_feature_channels
 
-from helpers import once, tiny_det_config as tiny_config  # noqa: E402
-from ghostnetv2_mm.checkpoint import read_checkpoint  # noqa: E402
+from helpers import ROOT, load_tool, once, tiny_det_config as tiny_config
 
 # GhostNetV2 only (the GhostNet V1 / V3 ablations: tests/test_configs_vs_model_zoo.py)
 PATTERNS = ('retinanet_ghostnetv2*.py', 'mask-rcnn_ghostnetv2*.py')
@@ -34,12 +30,23 @@ WIDTH_CHANNELS = {'1.0x': (24, 40, 112, 160), '1.3x': (32, 52, 144, 208),
                   '1.6x': (40, 64, 180, 256)}
 
 
-def test_all_expected_configs_exist():
-    names = {osp.basename(p) for p in ALL_CONFIGS}
-    expected = {f'{model}_ghostnetv2{width}_coco.py'
-                for model in ('retinanet', 'mask-rcnn') for width in ('', '-1.3x', '-1.6x')}
-    expected |= {'retinanet_ghostnetv2_toyshapes.py', 'mask-rcnn_ghostnetv2_toyshapes.py'}
-    assert expected <= names
+# every detector at every width: file name -> (detector type, backbone width)
+EXPECTED = {f'{model}_ghostnetv2{suffix}_coco.py': (detector, width)
+            for model, detector in (('retinanet', 'RetinaNet'), ('mask-rcnn', 'MaskRCNN'))
+            for suffix, width in (('', '1.0x'), ('-1.3x', '1.3x'), ('-1.6x', '1.6x'))}
+EXPECTED.update({'retinanet_ghostnetv2_toyshapes.py': ('RetinaNet', '1.0x'),
+                 'mask-rcnn_ghostnetv2_toyshapes.py': ('MaskRCNN', '1.0x')})
+
+
+def test_every_detector_and_width_has_a_config_that_builds_it():
+    found = {osp.basename(p): p for p in ALL_CONFIGS}
+    assert set(EXPECTED) <= set(found)
+    for name, (detector, width) in EXPECTED.items():
+        cfg = Config.fromfile(osp.join(ROOT, found[name]))
+        assert (cfg.model.type, cfg.model.backbone.type, cfg.model.backbone.arch) == (
+            detector, 'GhostNetV2', width), name
+        # the FPN reads the channels of that width's taps
+        assert check_feature_channels(cfg) is None, name
 
 
 class Recorder(Hook):
@@ -100,11 +107,8 @@ def test_coco_config_freezes_stem_and_loads_matching_official_weights(config):
     backbone = cfg.model.backbone
     assert backbone.frozen_stages == 0 and backbone.norm_eval is True
     assert backbone.norm_cfg.type == 'BN'
-    suffix = {'1.0x': '10', '1.3x': '13', '1.6x': '16'}[backbone.arch]
-    assert backbone.init_cfg == dict(
-        type='Pretrained',
-        checkpoint='https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/'
-        f'GhostNetV2/ck_ghostnetv2_{suffix}.pth.tar')
+    assert backbone.init_cfg == dict(type='Pretrained',
+                                     checkpoint=official_url('GhostNetV2', backbone.arch))
     assert cfg.train_dataloader.dataset.data_root == 'data/coco/'
     assert cfg.train_cfg.max_epochs == 12
 
@@ -179,7 +183,7 @@ def test_evaluation_scores_the_model_against_the_ground_truth_baseline(config, r
 
 def _train_main(argv, capsys):
     """tools/train.py's one-line error (on stderr) for ``argv``."""
-    import train  # tools/train.py
+    train = load_tool('train')
     capsys.readouterr()
     with pytest.raises(SystemExit) as exc:
         train.main(argv)

@@ -13,6 +13,7 @@ import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.hooks import Hook
 
+from ghostnetv2_mm.checkpoint import official_url
 from ghostnetv2_mm.datasets.toy_shapes import make_toy_shapes
 from ghostnetv2_mm.utils.toolkit import build_model_from_config, setup_toolkit
 from helpers import replace_syncbn as _replace_syncbn
@@ -28,8 +29,6 @@ DEMO_CONFIG = 'configs/demo/deeplabv3_ghostnetv2_toyshapes.py'
 ALL_CONFIGS = list(ADE_CONFIGS.values()) + [DEMO_CONFIG]
 WEIGHTS = {'1.0x': 'ck_ghostnetv2_10.pth.tar', '1.3x': 'ck_ghostnetv2_13.pth.tar',
            '1.6x': 'ck_ghostnetv2_16.pth.tar'}
-OFFICIAL_URL = ('https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/'
-                'GhostNetV2/')
 SIZE = 64
 
 
@@ -100,7 +99,7 @@ def test_ade20k_backbone_is_output_stride_8(arch):
     assert model.pretrained is None
     assert model.backbone.type == 'GhostNetV2' and model.backbone.arch == arch
     assert model.backbone.norm_cfg.type == 'SyncBN'
-    assert model.backbone.init_cfg == dict(type='Pretrained', checkpoint=OFFICIAL_URL + WEIGHTS[arch])
+    assert model.backbone.init_cfg == dict(type='Pretrained', checkpoint=official_url('GhostNetV2', arch))
     assert model.decode_head.type == 'ASPPHead' and model.auxiliary_head.type == 'FCNHead'
     assert model.decode_head.num_classes == model.auxiliary_head.num_classes == 150
     assert cfg.train_cfg.max_iters == 160000

@@ -15,16 +15,12 @@ import torch
 from mmengine.config import Config
 
 from helpers import ROOT, once, tiny_det_config, tiny_seg_config
+from ghostnetv2_mm.checkpoint import official_url
 from ghostnetv2_mm.models import FAMILY
-from ghostnetv2_mm.utils.preflight import check_feature_channels
+from ghostnetv2_mm.preflight import check_feature_channels
 from ghostnetv2_mm.utils.toolkit import build_model_from_config, setup_toolkit
 
-V1_URL = ('https://github.com/huawei-noah/CV-backbones/releases/download/ghostnet_pth/'
-          'ghostnet_1x.pth')
-V2_URL = ('https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/'
-          'GhostNetV2/ck_ghostnetv2_10.pth.tar')
-V3_URL = ('https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/'
-          'GhostNetV3/ghostnetv3-1.0.pth.tar')
+V1_URL, V2_URL, V3_URL = (official_url(t) for t in ('GhostNet', 'GhostNetV2', 'GhostNetV3'))
 
 # GhostNetV2 config -> (the model-zoo config it inherits, the settings it changes
 # besides the backbone)
@@ -108,9 +104,40 @@ def _differences(a: Config, b: Config) -> set:
             if flat_a.get(k, KeyError) != flat_b.get(k, KeyError)}
 
 
-def test_configs_exist():
-    for config in NEW_CONFIGS:
-        assert osp.isfile(osp.join(ROOT, config)), config
+# file-name stem -> the backbone type a config so named must build
+NAMED_TYPES = (('ghostnetv3', 'GhostNetV3'), ('ghostnetv2', 'GhostNetV2'),
+               ('ghostnet', 'GhostNet'))
+TOP_CONFIGS = sorted(osp.relpath(p, ROOT) for p in glob.glob(osp.join(ROOT, 'configs', '*.py')))
+
+
+def named_backbone(config):
+    """(type, width) that the file name of ``config`` promises."""
+    name = osp.basename(config)
+    type_ = next(t for stem, t in NAMED_TYPES if stem in name)
+    width = next((w for w in ('1.3x', '1.6x') if f'-{w}' in name), '1.0x')
+    return type_, width
+
+
+@pytest.mark.parametrize('config', TOP_CONFIGS)
+def test_every_config_builds_the_backbone_its_name_promises_with_its_weights(config):
+    """A config's name states its backbone and width; its weights are the official
+    file of exactly that backbone and width (or none: trained from scratch)."""
+    type_, width = named_backbone(config)
+    backbone = _load(config).model.backbone
+    assert (backbone.type, backbone.get('arch', '1.0x')) == (type_, width)
+    init_cfg = backbone.get('init_cfg')
+    if init_cfg is not None and init_cfg.get('type') == 'Pretrained':
+        assert init_cfg.checkpoint == official_url(type_, width)
+    else:  # trained from scratch: ImageNet itself, or the SSDLite recipe
+        assert config.endswith('_in1k.py') or 'scratch' in MIRRORS.get(config, ('',))[0], \
+            f'{config}: no ImageNet weights'
+
+
+def test_the_name_check_catches_a_config_of_another_width(tmp_path):
+    wrong = tmp_path / 'retinanet_ghostnetv2-1.3x_coco.py'
+    wrong.write_text(f"_base_ = ['{osp.join(ROOT, 'configs', 'retinanet_ghostnetv2_coco.py')}']\n")
+    with pytest.raises(AssertionError):
+        test_every_config_builds_the_backbone_its_name_promises_with_its_weights(str(wrong))
 
 
 @pytest.mark.parametrize('config', sorted(MIRRORS))

@@ -26,8 +26,7 @@ from ghostnetv2_mm.benchmarks.downstream.run import load_imagenet, prepare_confi
 from ghostnetv2_mm.checkpoint import url_cache_path
 from ghostnetv2_mm.utils.toolkit import build_model_from_config, setup_toolkit
 
-from helpers import ROOT, once
-from test_tools import load_tool
+from helpers import ROOT, load_tool, official_state_dict, once
 
 DET = osp.join(ROOT, 'tests', 'configs', 'downstream_retinanet_tiny.py')
 SEG = osp.join(ROOT, 'tests', 'configs', 'downstream_deeplabv3_tiny.py')
@@ -35,7 +34,7 @@ DEMO_DET = osp.join(ROOT, 'configs', 'demo', 'retinanet_ghostnetv2_toyshapes.py'
 DEMO_SEG = osp.join(ROOT, 'configs', 'demo', 'deeplabv3_ghostnetv2_toyshapes.py')
 # a GhostNet one, an mmpretrain one (MobileNetV3; mmseg's at output stride 8) and the
 # toolkits' own ResNet (mmdet's / mmseg's)
-TRAINED = ['ghostnetv2_1.0x', 'mobilenet_v3_large', 'resnet18']
+TRAINED = ['ghostnetv2-1.0x', 'mobilenetv3-large', 'resnet18']
 ITERS = 2
 _CACHE = {}
 
@@ -78,9 +77,9 @@ def test_every_run_gives_a_row_with_finite_metrics_and_costs(shared_run):
         assert r['init'] == 'random' and r['seed'] == '0'
     seg = {r['backbone']: r['implementation'] for r in rows if 'deeplab' in r['config']}
     det = {r['backbone']: r['implementation'] for r in rows if 'retina' in r['config']}
-    assert det == {'ghostnetv2_1.0x': 'GhostNetV2', 'mobilenet_v3_large':
+    assert det == {'ghostnetv2-1.0x': 'GhostNetV2', 'mobilenetv3-large':
                    'mmpretrain.MobileNetV3', 'resnet18': 'mmdet.ResNet'}
-    assert seg == {'ghostnetv2_1.0x': 'GhostNetV2', 'mobilenet_v3_large':
+    assert seg == {'ghostnetv2-1.0x': 'GhostNetV2', 'mobilenetv3-large':
                    'mmseg.MobileNetV3', 'resnet18': 'mmseg.ResNet'}
 
 
@@ -123,7 +122,7 @@ def test_a_rerun_with_other_settings_is_refused(shared_run, toy_root):
 # ------------------------------------------------------------------- clear errors
 def test_an_unknown_backbone_is_refused_with_the_known_ones(capsys):
     with pytest.raises(SystemExit):
-        tool([DET, '--backbones', 'ghostnetv2_1.0x', 'efficientnet_b9'])
+        tool([DET, '--backbones', 'ghostnetv2-1.0x', 'efficientnet_b9'])
     message = capsys.readouterr().err
     assert "'efficientnet_b9'" in message
     assert all(name in message for name in BACKBONES)
@@ -158,10 +157,10 @@ def test_imagenet_offline_names_the_file_the_cache_and_init_random(
         toy_root, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'empty_torch_home'))
     url = 'http://127.0.0.1:9/weights/mobilenet_v2_imagenet.pth'  # port 9: nothing listens
-    monkeypatch.setitem(BACKBONES, 'mobilenet_v2',
-                        dataclasses.replace(BACKBONES['mobilenet_v2'], weights=url))
+    monkeypatch.setitem(BACKBONES, 'mobilenetv2',
+                        dataclasses.replace(BACKBONES['mobilenetv2'], weights=url))
     with pytest.raises(SystemExit):
-        tool([DET, '--backbones', 'mobilenet_v2', '--out', str(tmp_path / 'out'),
+        tool([DET, '--backbones', 'mobilenetv2', '--out', str(tmp_path / 'out'),
               '--data-root', toy_root, '--init', 'imagenet'])
     message = capsys.readouterr().err
     assert url in message and url_cache_path(url) in message
@@ -173,11 +172,11 @@ def test_imagenet_offline_names_the_file_the_cache_and_init_random(
 def _source_backbones():
     """The models whose state dicts the baselines' ImageNet files hold (mmpretrain's)."""
     from mmpretrain.models import MobileNetV2, MobileNetV3, ResNet
-    return {'mobilenet_v2': MobileNetV2(widen_factor=1.0),
-            'mobilenet_v3_large': MobileNetV3(arch='large'), 'resnet18': ResNet(depth=18)}
+    return {'mobilenetv2': MobileNetV2(widen_factor=1.0),
+            'mobilenetv3-large': MobileNetV3(arch='large'), 'resnet18': ResNet(depth=18)}
 
 
-@pytest.mark.parametrize('name', ['mobilenet_v2', 'mobilenet_v3_large', 'resnet18'])
+@pytest.mark.parametrize('name', ['mobilenetv2', 'mobilenetv3-large', 'resnet18'])
 def test_every_build_of_a_baseline_loads_its_imagenet_file_strictly(name, tmp_path):
     source = _source_backbones()[name]
     state = {f'backbone.{k}': v for k, v in source.state_dict().items()}
@@ -203,11 +202,10 @@ def test_every_build_of_a_baseline_loads_its_imagenet_file_strictly(name, tmp_pa
 
 
 def test_a_ghostnet_loads_the_official_file(tmp_path):
-    from test_citizenship import official_state_dict
     reference, state = official_state_dict()
     path = tmp_path / 'ck_ghostnetv2_10.pth.tar'
     torch.save({'state_dict': state}, path)
-    entry = dataclasses.replace(BACKBONES['ghostnetv2_1.0x'], weights=str(path))
+    entry = dataclasses.replace(BACKBONES['ghostnetv2-1.0x'], weights=str(path))
     build = entry.builds[0]
     backbone = build_backbone(catalogue.backbone_config(build, (4, 8, 16, 32), 8, 'mmseg'),
                               'mmseg')
@@ -222,7 +220,7 @@ def test_the_baseline_urls_are_those_of_the_mmpretrain_metafiles():
     for folder in ('mobilenet_v2', 'mobilenet_v3', 'resnet'):
         with open(osp.join(root, folder, 'metafile.yml')) as f:
             listed.update({m['Name']: m['Weights'] for m in yaml.safe_load(f)['Models']})
-    for name in ('mobilenet_v2', 'mobilenet_v3_large', 'resnet18'):
+    for name in ('mobilenetv2', 'mobilenetv3-large', 'resnet18'):
         entry = BACKBONES[name]
         model = entry.source.split(': ')[1]
         assert listed[model] == entry.weights, name
@@ -234,7 +232,7 @@ def test_the_dilation_rule_gives_the_toolkits_output_stride_8_settings():
     assert dilate(2, (1, 2, 2, 2, 1, 2, 1), 8) == (  # mmseg MobileNetV2 -d8
         (1, 2, 2, 1, 1, 1, 1), (1, 1, 1, 2, 2, 4, 4))
     ghost = Config.fromfile(osp.join(ROOT, 'configs', 'deeplabv3_ghostnetv2_ade20k.py'))
-    stages = BACKBONES['ghostnetv2_1.0x'].builds[0].stage_strides
+    stages = BACKBONES['ghostnetv2-1.0x'].builds[0].stage_strides
     assert dilate(2, stages, 8) == (tuple(ghost.model.backbone.strides),
                                     tuple(ghost.model.backbone.dilations))
     assert dilate(4, (1, 2, 2, 2), 32) == ((1, 2, 2, 2), (1, 1, 1, 1))
@@ -251,8 +249,8 @@ def test_the_taps_of_a_config(path, taps, output_stride):
 
 
 def test_a_backbone_that_cannot_dilate_is_not_used_at_output_stride_8():
-    entry = dataclasses.replace(BACKBONES['mobilenet_v3_large'],
-                                builds=BACKBONES['mobilenet_v3_large'].builds[:1])
+    entry = dataclasses.replace(BACKBONES['mobilenetv3-large'],
+                                builds=BACKBONES['mobilenetv3-large'].builds[:1])
     with pytest.raises(ValueError, match='cannot give output stride 8'):
         entry.build_for(8)
 
@@ -296,7 +294,7 @@ def test_every_backbone_swapped_into_a_config_runs_forward_and_backward(path, na
 ])
 def test_yolov3_and_ssd_necks_are_rewired(path, size):
     cfg, scope = config(path)
-    swapped, _, channels = swap_backbone(cfg, 'mobilenet_v2', scope)
+    swapped, _, channels = swap_backbone(cfg, 'mobilenetv2', scope)
     grad = _forward_backward(swapped, size)
     assert grad is not None and grad.abs().sum() > 0
     neck = swapped.model.neck

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from helpers import ROOT, once
-from ghostnetv2_mm.checkpoint import CheckpointError, adapt_state_dict
+from ghostnetv2_mm.checkpoint import CheckpointError, adapt_state_dict, official_url
 from ghostnetv2_mm.model_hub import HUB_METAFILE, hub_models, register_model_hub
 from ghostnetv2_mm.utils.random_bn import randomise_bn
 
@@ -30,8 +30,7 @@ V2_NAME = 'ghostnetv2-1.0x_8xb128_in1k'
 NAMES = ['ghostnet-1.0x_8xb128_in1k', 'ghostnetv2-1.0x_8xb128_in1k',
          'ghostnetv2-1.3x_8xb128_in1k', 'ghostnetv2-1.6x_8xb128_in1k',
          'ghostnetv3-1.0x_8xb128_in1k']
-V2_URL = ('https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/'
-          'GhostNetV2/ck_ghostnetv2_10.pth.tar')
+V2_URL = official_url('GhostNetV2', '1.0x')
 # thop's profiler counters, as the official files carry them (not weights)
 COUNTERS = {'total_ops': torch.zeros(1, dtype=torch.float64),
             'total_params': torch.zeros(1, dtype=torch.float64),

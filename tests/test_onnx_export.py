@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import box_iou
 
-from ghostnetv2_mm.checkpoint import save_checkpoint_file
 from ghostnetv2_mm.models import DFCAttention, GhostNetV2
 
-from helpers import ROOT, randomise_bn
+from helpers import (DEEPLABV3, DEEPLABV3_OPTIONS, RETINANET, RETINANET_OPTIONS, ROOT,
+                     random_checkpoint, randomise_bn)
 
 import onnxruntime as ort  # noqa: E402  (required test dependencies, no skip)
 
@@ -24,17 +24,7 @@ from ghostnetv2_mm.deployment import (BackboneExport, build_model, export_onnx, 
 from ghostnetv2_mm.deployment.verify import (compare, pair_detections,  # noqa: E402
                                               torch_detections)
 
-RETINANET = os.path.join(ROOT, 'configs', 'retinanet_ghostnetv2_coco.py')
-DEEPLABV3 = os.path.join(ROOT, 'configs', 'deeplabv3_ghostnetv2_ade20k.py')
 MASK_RCNN = os.path.join(ROOT, 'configs', 'mask-rcnn_ghostnetv2_coco.py')
-# Small heads, nothing downloaded; the networks and the test-time settings (nms_pre,
-# score_thr, NMS IoU, max_per_img) stay the configs' own.
-RETINANET_OPTIONS = {'model.backbone.init_cfg': None, 'model.neck.out_channels': 32,
-                     'model.bbox_head.in_channels': 32, 'model.bbox_head.feat_channels': 32,
-                     'model.bbox_head.stacked_convs': 1, 'model.bbox_head.num_classes': 3}
-DEEPLABV3_OPTIONS = {'model.backbone.init_cfg': None, 'model.decode_head.channels': 32,
-                     'model.decode_head.num_classes': 5,
-                     'model.auxiliary_head.num_classes': 5}
 MASK_RCNN_OPTIONS = {
     'model.backbone.init_cfg': None, 'model.neck.out_channels': 32,
     'model.rpn_head.in_channels': 32, 'model.rpn_head.feat_channels': 32,
@@ -44,22 +34,6 @@ MASK_RCNN_OPTIONS = {
     'model.roi_head.mask_roi_extractor.out_channels': 32,
     'model.roi_head.mask_head.in_channels': 32, 'model.roi_head.mask_head.conv_out_channels': 32,
     'model.roi_head.mask_head.num_classes': 3}
-
-
-def _random_checkpoint(config, options, path, sharpen=None):
-    """A checkpoint of the config's model with random weights and BN statistics;
-    ``sharpen(model)`` may redraw some weights first."""
-    from mmengine.config import Config
-
-    from ghostnetv2_mm.utils.toolkit import build_model_from_config
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict(options)
-    torch.manual_seed(0)
-    model = randomise_bn(build_model_from_config(cfg))
-    if sharpen:
-        sharpen(model)
-    save_checkpoint_file({'state_dict': model.state_dict()}, str(path))
-    return str(path)
 
 
 def _sharpen_roi_heads(model):
@@ -79,7 +53,7 @@ def _sharpen_roi_heads(model):
 
 
 def _export(config, options, folder, size=(128, 128), sharpen=None):
-    ckpt = _random_checkpoint(config, options, folder / 'random.pth', sharpen)
+    ckpt = random_checkpoint(config, options, folder / 'random.pth', sharpen)
     model = build_model(config, ckpt, options)
     wrapper = wrap_for_export(model).eval()
     path = str(folder / 'model.onnx')

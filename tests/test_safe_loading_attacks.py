@@ -18,41 +18,7 @@ from mmengine.logging.history_buffer import HistoryBuffer
 from ghostnetv2_mm.checkpoint import CheckpointError, load_checkpoint_file, read_checkpoint
 from ghostnetv2_mm.models import GhostNetV2, convert_checkpoint_file
 
-
-class Lookup:
-    """Pickles as ``getattr(obj, name)``; callable, so that it may stand where the
-    pickle calls a function (its result is called when the file is loaded)."""
-
-    def __init__(self, obj, name):
-        self.obj, self.name = obj, name
-
-    def __reduce__(self):
-        return getattr, (self.obj, self.name)
-
-    def __call__(self, *args):  # pragma: no cover - never called while pickling
-        raise AssertionError
-
-
-class Call:
-    """Pickles as ``func(*args)``."""
-
-    def __init__(self, func, *args):
-        self.func, self.args = func, args
-
-    def __reduce__(self):
-        return self.func, self.args
-
-    def __call__(self, *args):  # pragma: no cover
-        raise AssertionError
-
-
-def eval_payload(marker):
-    """HistoryBuffer.mean.__globals__.get('__builtins__') -> .get('eval') -> eval(code):
-    starts with a lookup mmengine checkpoints really make."""
-    globals_ = Lookup(Lookup(HistoryBuffer, 'mean'), '__globals__')
-    builtins = Call(Lookup(globals_, 'get'), '__builtins__')
-    evaluate = Call(Lookup(builtins, 'get'), 'eval')
-    return Call(evaluate, f'open({str(marker)!r}, "w").write("ran")')
+from helpers import Call, Lookup, eval_payload
 
 
 PAYLOADS = {

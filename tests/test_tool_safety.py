@@ -24,9 +24,9 @@ import torch
 from PIL import Image
 
 from helpers import ROOT, once, randomise_bn
-from test_onnx_export import (DEEPLABV3, DEEPLABV3_OPTIONS, RETINANET, RETINANET_OPTIONS,
-                              _random_checkpoint)
-from test_safe_loading_attacks import eval_payload
+from helpers import (DEEPLABV3, DEEPLABV3_OPTIONS, RETINANET, RETINANET_OPTIONS,
+                     eval_payload)
+from helpers import random_checkpoint as _random_checkpoint
 
 YOLOV3 = os.path.join(ROOT, 'configs', 'yolov3_ghostnetv2_320_coco.py')
 TINY_TRAIN = os.path.join(ROOT, 'tests', 'configs', 'retinanet_ghostnetv2_toyshapes_tiny.py')
@@ -236,7 +236,7 @@ ISSUE25_FILES = [
          error="--out-dir '{fifodir}/photo.png': is a FIFO (named pipe)"),
     dict(id='downstream-report-is-a-fifo', tool='tools/downstream_benchmark.py',
          argv=['configs/demo/deeplabv3_ghostnetv2_toyshapes.py', '--backbones',
-               'ghostnetv2_1.0x', '--out', '{fifodir}'], status=2,
+               'ghostnetv2-1.0x', '--out', '{fifodir}'], status=2,
          error="--out '{fifodir}/results.md': is a FIFO (named pipe)"),
     # NAME.failed.EXT of --keep-failed is an input
     dict(id='fuse-keep-failed-name-is-the-source', tool=FUSE,
@@ -263,8 +263,8 @@ ISSUE25_FILES = [
          argv=['--onnx', 'ours={backbone.onnx}', '--plot', '{backbone.onnx}'], status=2,
          error="--plot '{backbone.onnx}': is the same file as --onnx ours"),
     dict(id='transfer-report-is-the-weights', tool='tools/transfer_benchmark.py',
-         argv=['--backbones', 'ghostnetv2_1.0x', '--weights',
-               'ghostnetv2_1.0x={transfer}/results.md', '--out', '{transfer}'], status=2,
+         argv=['--backbones', 'ghostnetv2-1.0x', '--weights',
+               'ghostnetv2-1.0x={transfer}/results.md', '--out', '{transfer}'], status=2,
          error="--out '{transfer}/results.md': is the same file as --weights"),
     dict(id='demo-cat-jpg-and-cat-bmp-get-two-pictures', tool='tools/demo.py',
          argv=['{cats}', DEEPLABV3, '{deeplab.pth}', '--out-dir', '{out}/demo_c']
@@ -319,7 +319,7 @@ CASES += [
          argv=['--onnx', 'ours={backbone.onnx}', '--top1=ours=-inf'], status=2,
          error=f"argument --top1: 'ours=-inf': ACC '-inf' {NOT_FINITE}"),
     dict(id='transfer-lr-nan', tool=TRANSFER,
-         argv=['--backbones', 'ghostnetv2_1.0x', '--out', '{out}/tr_nan', '--lr', 'NaN'],
+         argv=['--backbones', 'ghostnetv2-1.0x', '--out', '{out}/tr_nan', '--lr', 'NaN'],
          status=2, error=f"argument --lr: 'NaN' {NOT_FINITE}", creates=['!out/tr_nan']),
     dict(id='profile-top1-nan', tool=PROFILE,
          argv=['--onnx', 'ours={backbone.onnx}', '--top1', 'ours=nan'], status=2,
@@ -417,27 +417,27 @@ CASES += [
          argv=[RETINANET, '{retina.onnx}', '{wide.png}', '--out-file', '{out}/w.png'],
          status=0, stdout=['detections'], creates=['out/w.png']),
     dict(id='transfer-missing-weights-file', tool=TRANSFER,
-         argv=['--backbones', 'ghostnetv2_1.0x', '--out', '{out}/tr_w', '--weights',
-               'ghostnetv2_1.0x={out}/nope.pth'], status=2,
-         error="--weights 'ghostnetv2_1.0x={out}/nope.pth': no such file",
+         argv=['--backbones', 'ghostnetv2-1.0x', '--out', '{out}/tr_w', '--weights',
+               'ghostnetv2-1.0x={out}/nope.pth'], status=2,
+         error="--weights 'ghostnetv2-1.0x={out}/nope.pth': no such file",
          creates=['!out/tr_w']),
     # ------------------------------- 5: a foreign or damaged results.csv is named
     dict(id='transfer-foreign-results-csv', tool=TRANSFER,
-         argv=['--backbones', 'ghostnetv2_1.0x', '--out', '{foreign_csv}'], status=1,
+         argv=['--backbones', 'ghostnetv2-1.0x', '--out', '{foreign_csv}'], status=1,
          error="{foreign_csv}/results.csv has the columns", error_also='missing: dataset'),
     dict(id='transfer-binary-results-csv', tool=TRANSFER,
-         argv=['--backbones', 'ghostnetv2_1.0x', '--out', '{binary_csv}'], status=1,
+         argv=['--backbones', 'ghostnetv2-1.0x', '--out', '{binary_csv}'], status=1,
          error="{binary_csv}/results.csv is not a CSV table of results"),
     dict(id='transfer-early-error-leaves-no-folder', tool=TRANSFER,
-         argv=['--backbones', 'ghostnetv2_1.0x', '--out', '{out}/tr_new', '--datasets',
+         argv=['--backbones', 'ghostnetv2-1.0x', '--out', '{out}/tr_new', '--datasets',
                'no_such_dataset'], status=1, error="unknown dataset 'no_such_dataset'",
          creates=['!out/tr_new']),
     dict(id='downstream-foreign-results-csv', tool=DOWNSTREAM,
-         argv=[TINY_TRAIN, '--backbones', 'ghostnetv2_1.0x', '--out', '{foreign_csv}'],
+         argv=[TINY_TRAIN, '--backbones', 'ghostnetv2-1.0x', '--out', '{foreign_csv}'],
          status=1, error="{foreign_csv}/results.csv has the columns",
          error_also='missing: config'),
     dict(id='downstream-cfg-options-misspelt-leaves-no-folder', tool=DOWNSTREAM,
-         argv=[TINY_TRAIN, '--backbones', 'ghostnetv2_1.0x', '--out', '{out}/ds_new']
+         argv=[TINY_TRAIN, '--backbones', 'ghostnetv2-1.0x', '--out', '{out}/ds_new']
          + MISSPELT, status=2, error="'modle' is not in the config",
          creates=['!out/ds_new']),
 ]
@@ -857,12 +857,12 @@ def test_atomic_output_refuses_a_device_before_any_work(tmp_path):
     assert os.listdir(tmp_path) == ['null']
 
 
-def test_the_benchmarks_report_writer_refuses_a_fifo(tmp_path):
-    from ghostnetv2_mm.benchmarks.report import write_atomic
+def test_the_text_writer_of_reports_refuses_a_fifo(tmp_path):
     from ghostnetv2_mm.utils.cli import UserError
+    from ghostnetv2_mm.utils.fileio import atomic_write_text
     os.mkfifo(tmp_path / 'results.md')
     with pytest.raises(UserError, match='is a FIFO'):
-        write_atomic(str(tmp_path / 'results.md'), 'table')
+        atomic_write_text('table', str(tmp_path / 'results.md'))
     assert os.listdir(tmp_path) == ['results.md']
 
 
@@ -884,19 +884,19 @@ def _dump_world(tmp_path, text):
 
 
 def test_the_config_dump_may_replace_an_earlier_runs_dump(tmp_path):
-    from ghostnetv2_mm.utils.preflight import check_config_dump
+    from ghostnetv2_mm.preflight import check_config_dump
     assert check_config_dump(_dump_world(tmp_path, 'work_dir = x\na = 1\n')) is None
 
 
 @pytest.mark.parametrize('text', ['a = 2\n', '', 'a = 1\n', 'work_dir = x\na = 1\nb = 3\n'])
 def test_the_config_dump_may_not_replace_another_file(tmp_path, text):
-    from ghostnetv2_mm.utils.preflight import check_config_dump
+    from ghostnetv2_mm.preflight import check_config_dump
     problem = check_config_dump(_dump_world(tmp_path, text))
     assert problem and 'no earlier run\'s dump' in problem and 'cfg.py' in problem
 
 
 def test_the_config_dump_may_not_replace_the_config_itself(tmp_path):
-    from ghostnetv2_mm.utils.preflight import check_config_dump
+    from ghostnetv2_mm.preflight import check_config_dump
     cfg = _dump_world(tmp_path, 'a = 1\n')
     cfg.work_dir = str(tmp_path / 'configs')
     assert 'replacing the config itself' in check_config_dump(cfg)

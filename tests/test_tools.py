@@ -7,11 +7,9 @@ and checkpoint writes are atomic.
 Everything runs on a tiny RetinaNet + GhostNetV2 (tests/configs/) on 64x64 ToyShapes
 made here. Subprocesses must not take /tmp/ghostnetv2-cpu.lock (the caller holds it).
 """
-import importlib.util
 import os
 import signal
 import socket
-import subprocess
 import sys
 import textwrap
 
@@ -21,14 +19,12 @@ import torch
 from ghostnetv2_mm.checkpoint import CheckpointError, load_checkpoint_file
 from ghostnetv2_mm.datasets.toy_shapes import make_toy_shapes
 
-from helpers import ROOT
+from helpers import ROOT, Lookup, load_tool, run
 
 CONFIG = os.path.join(ROOT, 'tests', 'configs', 'retinanet_ghostnetv2_toyshapes_tiny.py')
 TRAIN, TEST = (os.path.join(ROOT, 'tools', f'{n}.py') for n in ('train', 'test'))
 MAX_ITERS = 8  # the config checkpoints every 2 iterations
 KILL_AT = 4  # the kill-and-resume test kills the run right after iter_4.pth is written
-RUN_TIMEOUT = 300
-
 # Non-tensor globals a checkpoint written by mmengine's Runner references, as found by
 # torch.serialization.get_unsafe_globals_in_checkpoint (numpy 1.x and 2.x spellings).
 EXPECTED_UNSAFE_GLOBALS = {
@@ -54,15 +50,6 @@ def data_options(root):
             f'test_evaluator.ann_file={root}/annotations/instances_validation.json']
 
 
-def run(cmd, env=None, timeout=RUN_TIMEOUT):
-    env = dict(os.environ, **(env or {}))
-    env.pop('LOCAL_RANK', None)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
-    proc.output = proc.stdout + proc.stderr
-    return proc
-
-
 def train_cmd(root, work_dir, *extra, max_iters=MAX_ITERS, config=CONFIG):
     return [sys.executable, TRAIN, config, '--work-dir', str(work_dir), *extra,
             '--cfg-options', *data_options(root), f'train_cfg.max_iters={max_iters}']
@@ -80,15 +67,6 @@ def temp_files(work_dir):
 def last_checkpoint(work_dir):
     with open(os.path.join(work_dir, 'last_checkpoint')) as f:
         return os.path.basename(f.read().strip())
-
-
-def load_tool(name):
-    """tools/<name>.py as a module: its main(argv) is the command line's entry."""
-    spec = importlib.util.spec_from_file_location(
-        f'_ghostnetv2_tool_{name}', os.path.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def free_port():
@@ -342,21 +320,13 @@ def test_real_checkpoint_references_only_allow_listed_globals(reference_run):
     assert hub['train/loss'].mean() > 0  # HistoryBuffer restored with its methods
 
 
-class _Lookup:
-    def __init__(self, obj, name):
-        self.obj, self.name = obj, name
-
-    def __reduce__(self):
-        return getattr, (self.obj, self.name)
-
-
 @pytest.mark.parametrize('name', ['__init__', '_statistics_methods', 'register_statistics'])
 def test_getattr_is_allowed_only_for_history_buffer_statistics(name, tmp_path):
     from mmengine.logging.history_buffer import HistoryBuffer
     ok, bad = tmp_path / 'ok.pth', tmp_path / 'bad.pth'
-    torch.save({'m': _Lookup(HistoryBuffer, 'mean')}, ok)
+    torch.save({'m': Lookup(HistoryBuffer, 'mean')}, ok)
     assert load_checkpoint_file(ok)['m'] is HistoryBuffer.mean
-    torch.save({'m': _Lookup(HistoryBuffer, name)}, bad)
+    torch.save({'m': Lookup(HistoryBuffer, name)}, bad)
     with pytest.raises(CheckpointError, match='refused to load checkpoint'):
         load_checkpoint_file(bad)
 
@@ -365,7 +335,6 @@ def test_getattr_is_allowed_only_for_history_buffer_statistics(name, tmp_path):
 ATOMIC_SCRIPT = textwrap.dedent('''
     import os, resource, signal, sys
     import torch
-    sys.path.insert(0, sys.argv[2])
     from ghostnetv2_mm.checkpoint import ATOMIC_BACKEND  # what tools/train.py selects
     from mmengine.model import BaseModel
     from mmengine.runner import Runner
@@ -407,7 +376,8 @@ ATOMIC_SCRIPT = textwrap.dedent('''
 
 
 def test_a_failing_checkpoint_write_leaves_the_previous_checkpoint_intact(tmp_path):
-    proc = run([sys.executable, '-c', ATOMIC_SCRIPT, str(tmp_path), ROOT], timeout=180)
+    proc = run([sys.executable, '-c', ATOMIC_SCRIPT, str(tmp_path)], timeout=180,
+               env=dict(PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', '')))
     assert proc.returncode == 0, proc.output[-3000:]
     assert 'WRITE FAILED: [Errno 27] File too large' in proc.stdout
     ckpt = load_checkpoint_file(str(tmp_path / 'iter_1.pth'))  # the good one, whole

@@ -11,11 +11,9 @@ from PIL import Image
 
 from ghostnetv2_mm.datasets import make_toy_shapes
 from ghostnetv2_mm.models import GhostNetV2
+from ghostnetv2_mm.models.gates import collect_gates
 
 from helpers import ROOT
-
-sys.path.insert(0, os.path.join(ROOT, 'tools', 'visualization'))
-from dfc_attention import collect_gates  # noqa: E402
 
 
 def run_tool(*args):

@@ -3,8 +3,8 @@
 with every backbone, swapped in with the config's taps and output stride.
 
     python tools/downstream_benchmark.py configs/demo/retinanet_ghostnetv2_toyshapes.py \\
-        configs/demo/deeplabv3_ghostnetv2_toyshapes.py --backbones ghostnetv2_1.0x \\
-        ghostnet_1.0x mobilenet_v2 mobilenet_v3_large resnet18 --init random
+        configs/demo/deeplabv3_ghostnetv2_toyshapes.py --backbones ghostnetv2-1.0x \\
+        ghostnet-1.0x mobilenetv2 mobilenetv3-large resnet18 --init random
 
 For every backbone the tool builds the config with that backbone (the last block of
 each stride the config taps, its output stride by dilation), rewires the neck or the
@@ -24,17 +24,18 @@ import argparse
 
 from mmengine.config import DictAction
 
-from ghostnetv2_mm.benchmarks.downstream import (BACKBONES, INITS, output_files,
+from ghostnetv2_mm.benchmarks.catalogue import names_help
+from ghostnetv2_mm.benchmarks.downstream import (BACKBONES, INITS, get_backbone, output_files,
                                                  run_downstream_benchmark)
-from ghostnetv2_mm.utils.cli import (ToolParser, check_output, check_outputs, positive_int,
-                                     tool_main)
+from ghostnetv2_mm.utils.cli import (ToolParser, UserError, check_output, check_outputs,
+                                     positive_int, tool_main)
 
 
 def parse_args(argv=None):
     parser = ToolParser(
         description='Swap the backbone of detection / segmentation configs and compare '
         'the backbones: metric, parameters, MACs, CPU latency.',
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter, epilog=names_help())
     parser.add_argument('configs', nargs='+', metavar='CONFIG',
                         help='detection or segmentation configs with a GhostNet-family '
                         'backbone (e.g. configs/demo/*.py)')
@@ -57,10 +58,11 @@ def parse_args(argv=None):
     parser.add_argument('--latency-rounds', type=positive_int, default=20,
                         help='interleaved timing rounds of the backbone latency')
     args = parser.parse_args(argv)
-    unknown = [b for b in args.backbones if b not in BACKBONES]
-    if unknown:
-        parser.error(f'--backbones: unknown {", ".join(map(repr, unknown))}; known: '
-                     f'{", ".join(BACKBONES)}')
+    for name in args.backbones:
+        try:
+            get_backbone(name)
+        except UserError as exc:
+            parser.error(str(exc))
     if len(set(args.seeds)) != len(args.seeds):
         parser.error(f'--seeds {args.seeds}: a seed is repeated')
     check_output(args.out, '--out', is_dir=True)

@@ -47,8 +47,8 @@ def main(argv=None):
     if cfg.get('model', {}).get('backbone', {}).get('init_cfg') is not None:
         cfg.model.backbone.init_cfg = None
 
-    from ghostnetv2_mm.utils.preflight import (check_config_dump, check_datasets,
-                                               check_show_dir, setup_launcher)
+    from ghostnetv2_mm.preflight import (check_config_dump, check_datasets,
+                                         check_show_dir, setup_launcher)
     from ghostnetv2_mm.utils.toolkit import setup_toolkit, toolkit_of
     # every file the runner and the drawings will write, before anything runs
     problem = check_config_dump(cfg) or (

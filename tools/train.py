@@ -57,9 +57,9 @@ def build_config(args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
-    from ghostnetv2_mm.utils.preflight import (check_config_dump, check_datasets,
-                                               check_feature_channels, check_pretrained,
-                                               setup_launcher, use_atomic_checkpoint_writes)
+    from ghostnetv2_mm.preflight import (check_config_dump, check_datasets,
+                                         check_feature_channels, check_pretrained,
+                                         setup_launcher, use_atomic_checkpoint_writes)
     problem = check_config_dump(cfg)  # before anything runs or is written
     if problem:
         raise UserError(problem, ARGUMENT_STATUS)

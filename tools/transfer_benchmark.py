@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""Transfer-learning benchmark: GhostNetV2 1.0x/1.3x/1.6x against mmpretrain baselines.
+"""Transfer-learning benchmark: GhostNetV2 1.0x/1.3x/1.6x against the catalogue's peers.
 
     python tools/transfer_benchmark.py --datasets digits \\
-        --backbones ghostnetv2_1.0x mobilenet_v2 --out work_dirs/transfer
+        --backbones ghostnetv2-1.0x mobilenetv2 --out work_dirs/transfer
 
 Protocol (fixed, identical for every backbone; see docs/transfer.md):
 
@@ -41,10 +41,11 @@ import argparse
 import os
 from typing import List, Sequence
 
-from ghostnetv2_mm.benchmarks.transfer import (BACKBONES, MMPRETRAIN_DATASETS, PROTOCOLS,
-                                               output_files, run_benchmark)
-from ghostnetv2_mm.utils.cli import (ToolParser, check_output, check_outputs, image_side,
-                                     non_negative_int, positive_float,
+from ghostnetv2_mm.benchmarks.catalogue import names_help, resolve
+from ghostnetv2_mm.benchmarks.transfer import (DEFAULT_BACKBONES, MMPRETRAIN_DATASETS,
+                                               PROTOCOLS, output_files, run_benchmark)
+from ghostnetv2_mm.utils.cli import (ToolParser, UserError, check_output, check_outputs,
+                                     image_side, non_negative_int, positive_float,
                                      positive_int, tool_main)
 
 
@@ -56,15 +57,15 @@ def parse_args(argv=None):
     parser = ToolParser(
         description='Linear-probe and fine-tuning transfer benchmark of GhostNetV2 '
         'against mmpretrain baselines (protocol in the module docstring).',
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter, epilog=names_help())
     parser.add_argument('--datasets', nargs='+', default=['digits'],
                         help='digits, ' + ', '.join(sorted(MMPRETRAIN_DATASETS)) +
                         ', or an image folder as NAME=PATH (PATH/train/<class>/*, '
                         'PATH/test/<class>/* or PATH/val/<class>/*)')
     parser.add_argument('--data-root', default='data',
                         help='folder holding the datasets in their standard layouts')
-    parser.add_argument('--backbones', nargs='+', default=list(BACKBONES),
-                        help='any of ' + ', '.join(BACKBONES))
+    parser.add_argument('--backbones', nargs='+', default=list(DEFAULT_BACKBONES),
+                        metavar='NAME', help='networks of the catalogue (below)')
     parser.add_argument('--protocols', default='linear,finetune',
                         help='comma-separated subset of linear,finetune')
     parser.add_argument('--epochs', type=positive_int, default=10, help='fine-tuning epochs')
@@ -94,18 +95,22 @@ def parse_args(argv=None):
     args.datasets = _split_list(args.datasets)
     args.backbones = _split_list(args.backbones)
     args.protocols = _split_list([args.protocols])
-    for b in args.backbones:
-        if b not in BACKBONES:
-            parser.error(f'unknown backbone {b!r}; choose from {", ".join(BACKBONES)}')
+    try:
+        args.backbones = [resolve(b, argument='--backbones').name for b in args.backbones]
+    except UserError as exc:
+        parser.error(str(exc))
     for p in args.protocols:
         if p not in PROTOCOLS:
             parser.error(f'unknown protocol {p!r}; choose from {", ".join(PROTOCOLS)}')
     weights = {}
     for item in args.weights:
         name, sep, path = item.partition('=')
-        if not sep or name not in BACKBONES:
-            parser.error(f'--weights {item!r}: expected NAME=PATH with NAME one of '
-                         f'{", ".join(BACKBONES)}')
+        if not sep:
+            parser.error(f'--weights {item!r}: expected NAME=PATH')
+        try:
+            name = resolve(name, argument=f'--weights {item}').name
+        except UserError as exc:
+            parser.error(str(exc))
         if '://' not in path and not os.path.isfile(path):  # else found after other runs
             parser.error(f'--weights {item!r}: no such file {path!r}')
         weights[name] = path

@@ -1,5 +1,8 @@
 """Measuring code behind the benchmark tools (imports nothing until a module is used).
+The plugin's core (models, checkpoint, model_hub, deployment) never imports it.
 
+``catalogue``       the one list of networks every benchmark compares: name,
+                    implementation, weights, top-1 and their sources
 ``timing``          interleaved rounds, percentiles, peak memory: every tool's timing
 ``timm_reference``  timm's GhostNet family: names, layer taps, trunk and feature wrappers
 ``speed``           backends, peers, compute bound (tools/analysis/benchmark.py)
@@ -11,10 +14,11 @@
 ``transfer``        the transfer protocol: data, linear probe, fine-tuning, reports
                     (tools/transfer_benchmark.py)
 ``downstream``      a detection / segmentation config with each backbone swapped in:
-                    catalogue, rewiring, runs, reports (tools/downstream_benchmark.py)
+                    taps per network, rewiring, runs, reports (tools/downstream_benchmark.py)
 ``report``          what the benchmarks' reports share: the growing CSV, panel plots
 ``int8``            INT8 against float32 with onnxruntime (tools/analysis/int8_study.py)
 ``gpu``             GPU training and inference throughput (tools/analysis/gpu_benchmark.py)
 
-Imports flow one way: tools -> ``benchmarks`` -> models, deployment, utils.
+Imports flow one way: tools -> ``benchmarks`` -> preflight, deployment, models,
+checkpoint, utils, errors.
 """

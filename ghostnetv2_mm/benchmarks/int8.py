@@ -71,7 +71,7 @@ def run_int8_study(*, protocol: str = 'finetune', epochs: int = 10,
 
     # ---- 1. the digits model
     train, test = load_digits_splits()
-    model, _ = build_model('ghostnetv2_1.0x', num_classes=10, img_size=32, seed=seed)
+    model, _ = build_model('ghostnetv2-1.0x', num_classes=10, img_size=32, seed=seed)
     if protocol == 'finetune':
         log(f'fine-tuning on digits, {epochs} epochs')
         torch_acc = finetune(model, train, test, img_size=32, epochs=epochs, lr=0.05,

@@ -7,7 +7,8 @@
   onnxruntime actually runs, i.e. after its own optimisations (BatchNorm and
   activation fusion, the blocked "NCHWc" layout and the ``ReorderInput`` /
   ``ReorderOutput`` nodes that convert to and from it).
-* :func:`export_timm_peer` writes a timm model's ``forward_features`` as ONNX the
+* :func:`export_timm_peer` writes a timm model's ``forward_features`` (the peers:
+  the ``timm`` builds of the benchmarks' catalogue, :mod:`.catalogue`) as ONNX the
   plain way (TorchScript exporter, opset 17, dynamic N, H, W), for side-by-side
   timing with this project's export.
 * :func:`time_interleaved` times several files in interleaved rounds (one run of
@@ -35,16 +36,6 @@ from .timing import interleaved
 CONV_OPS = frozenset({'Conv', 'FusedConv', 'NchwcConv'})
 #: onnxruntime's conversions between NCHW and its blocked layout.
 LAYOUT_OPS = frozenset({'ReorderInput', 'ReorderOutput'})
-
-#: The peers: benchmark name -> (timm model, published ImageNet-1k top-1 %, source).
-TIMM_PEERS = {
-    'timm-ghostnetv2': ('ghostnetv2_100', 75.3, 'GhostNetV2 paper'),
-    'mobilenetv3-large': ('mobilenetv3_large_100', 75.8, "timm's weights (paper: 75.2)"),
-    'timm-ghostnet': ('ghostnet_100', 73.9, 'GhostNet paper'),
-    'mobilenetv2': ('mobilenetv2_100', 72.9, "timm's weights"),
-    'efficientnet-b0': ('efficientnet_b0', 77.7, "timm's weights"),
-}
-
 
 def session(path: str, threads: int = 1, profile_prefix: Optional[str] = None,
             optimized_path: Optional[str] = None):

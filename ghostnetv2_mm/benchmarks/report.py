@@ -4,14 +4,13 @@ per setting."""
 import csv
 import io
 import math
-import os
 import os.path as osp
 import platform
-import tempfile
 from typing import List, Optional, Sequence
 
-from ..utils.cli import UserError
-from ..utils.fileio import atomic_output, refuse_special
+from ..errors import UserError
+from ..utils.fileio import atomic_output, atomic_write_text
+
 
 
 def read_rows(path: str, fields: Optional[Sequence[str]] = None) -> List[dict]:
@@ -56,34 +55,10 @@ def read_rows(path: str, fields: Optional[Sequence[str]] = None) -> List[dict]:
     return rows
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, renamed
-    over it once complete: an interruption leaves the old file or the new one."""
-    refuse_special(path)  # a device or FIFO is never renamed over
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + osp.basename(path), suffix='.tmp')
-    try:
-        # mkstemp's file is private (0600): give it the mode a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, os.stat(path).st_mode & 0o777 if osp.exists(path) else 0o666 & ~umask)
-        with os.fdopen(fd, 'w', newline='') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        refuse_special(path)  # (it may have appeared meanwhile)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def append_row(path: str, row: dict, fields: Sequence[str]) -> None:
     """Add ``row`` (its ``fields``, in that order) to the CSV at ``path``, atomically.
 
-    The file is rewritten whole through :func:`write_atomic`, so that a run killed
+    The file is rewritten whole through the package's atomic writer, so that a run killed
     while writing loses that row only, never leaves half of it. A file written with
     other columns is refused rather than mixed.
     """
@@ -93,7 +68,7 @@ def append_row(path: str, row: dict, fields: Sequence[str]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     writer.writerow({k: row.get(k, '') for k in fields})
-    write_atomic(path, out.getvalue())
+    atomic_write_text(out.getvalue(), path)
 
 
 def write_results_page(path: str, *, title: str, intro: str, body: Sequence[str]) -> None:
@@ -105,7 +80,7 @@ def write_results_page(path: str, *, title: str, intro: str, body: Sequence[str]
     lines = [f'# {title}', '', ' '.join(intro.split()), '', *body,
              f'Machine: {platform.processor() or platform.machine()}, '
              f'torch {torch.__version__}.', '']
-    write_atomic(path, '\n'.join(lines))
+    atomic_write_text('\n'.join(lines), path)
 
 
 def scatter_panels(panels: Sequence[dict], path: str, columns: int = 2) -> None:

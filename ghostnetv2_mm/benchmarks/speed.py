@@ -13,23 +13,23 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from ghostnetv2_mm.models import GhostNet, GhostNetV2, GhostNetV3
+from ghostnetv2_mm.errors import UserError
+from ghostnetv2_mm.models import FAMILY, GhostNetV2
 
+from .catalogue import OLD_NAMES, Network, resolve
 from .timing import device_sync, interleaved, median_ratio, peak_memory, percentile
 
+# Rows: networks of the catalogue (.catalogue; a GhostNet-family name at --arch) and
+# ways of running one (timm's build, the deploy form, onnxruntime, OpenVINO).
 ONNX_BACKENDS = ('ghostnetv2-onnx', 'ghostnetv2-onnx-int8', 'ghostnetv2-openvino')
 PEERS = ('ghostnetv2', 'ghostnetv2-deploy', *ONNX_BACKENDS, 'timm-ghostnetv2',
          'ghostnet', 'ghostnetv3', 'timm-ghostnet', 'mobilenetv2', 'mobilenetv3-large',
          'resnet18')
-# this project's other GhostNet-family backbones: benchmark name -> class
-FAMILY = {'ghostnet': GhostNet, 'ghostnetv3': GhostNetV3}
-# benchmark name of a timm model -> this project's type it mirrors
-TIMM_PEERS = {'timm-ghostnetv2': 'GhostNetV2', 'timm-ghostnet': 'GhostNet'}
-# published ImageNet-1k top-1 (%), see docs/benchmarks.md for the sources
-TOP1 = {'ghostnetv2': 75.3, 'ghostnetv2-deploy': 75.3, 'timm-ghostnetv2': 75.3,
-        'ghostnetv2-onnx': 75.3, 'ghostnetv2-openvino': 75.3, 'ghostnet': 73.9,
-        'timm-ghostnet': 73.9, 'ghostnetv3': 77.1, 'mobilenetv2': 71.86,
-        'mobilenetv3-large': 74.04, 'resnet18': 69.90}
+# the timm builds of this project's networks (rows named timm-NETWORK)
+TIMM_BUILDS = {'timm-ghostnetv2': 'GhostNetV2', 'timm-ghostnet': 'GhostNet'}
+# the last stride-32 output of the toolkit-built peers (their index numbering)
+FINAL_INDEX = {'mobilenetv2': 7, 'mobilenetv3-large': 16, 'resnet18': 3}
+_WAYS = ('-deploy', '-onnx-int8', '-onnx', '-openvino')
 TAPS = (3, 5, 7, 9, 10)  # every stride's last layer, to the 960-channel conv
 
 
@@ -98,6 +98,37 @@ def onnx_backends(wrapper: nn.Module, names: Sequence[str], *, workdir: str,
     return out
 
 
+def row_name(text: str) -> str:
+    """argparse ``type`` of ``--models``: a row name; an old spelling of a network is
+    refused naming today's (other unknown names are left to ``choices``)."""
+    if text not in PEERS and text in OLD_NAMES:
+        import argparse
+        raise argparse.ArgumentTypeError(f'{text!r} is now called {OLD_NAMES[text]!r} (one '
+                                         'name in every benchmark tool)')
+    return text
+
+
+def peer_network(name: str, arch: str) -> Network:
+    """The catalogue entry that row ``name`` runs (``timm-X`` and ``X-deploy`` /
+    ``-onnx`` / ``-onnx-int8`` / ``-openvino`` are ways of running network X)."""
+    stem = name[len('timm-'):] if name.startswith('timm-') else name
+    for way in _WAYS:
+        if stem.endswith(way):
+            stem = stem[:-len(way)]
+    return resolve(stem, width=arch, argument='--models')
+
+
+def peer_top1(name: str, arch: str) -> Optional[float]:
+    """The catalogue's ImageNet top-1 of row ``name``'s network at ``arch`` (None for
+    INT8, whose accuracy is not the published one, and where none is listed)."""
+    if name.endswith('-int8'):
+        return None
+    try:
+        return peer_network(name, arch).top1
+    except UserError:  # e.g. GhostNet V1 at 1.3x: no official weights
+        return None
+
+
 def build_peer(name: str, arch: str, channels_last: bool) -> Optional[nn.Module]:
     """The PyTorch backbone called ``name`` (None when its package or, for timm, its
     width is missing).
@@ -112,30 +143,27 @@ def build_peer(name: str, arch: str, channels_last: bool) -> Optional[nn.Module]
             # ONNX has no memory layout: the exported deploy graph is NCHW.
             model.switch_to_deploy(channels_last=channels_last and name.endswith('deploy'))
         return model
-    if name in FAMILY:
-        return FAMILY[name](arch, out_indices=TAPS).eval()
-    if name in TIMM_PEERS:
+    if name in TIMM_BUILDS:
         from .timm_reference import TimmFeatures, create_timm_model
         try:
-            return TimmFeatures(create_timm_model(TIMM_PEERS[name], arch)).eval()
+            return TimmFeatures(create_timm_model(TIMM_BUILDS[name], arch)).eval()
         except ImportError as exc:
             log(f'timm cannot be imported: {exc}')
         except ValueError as exc:  # a width timm does not have (GhostNet V1 at 1.6x)
             log(str(exc))
         return None
+    if name not in PEERS:
+        raise ValueError(f'unknown model {name!r}; allowed: {", ".join(PEERS)}')
+    network = peer_network(name, '1.0x')  # (which network: every family width is built)
+    if network.family:  # the GhostNet family at --arch: this project's build
+        return FAMILY[network.family](arch, out_indices=TAPS).eval()
     try:
-        from mmpretrain.models import MobileNetV2, MobileNetV3, ResNet
+        from mmpretrain.registry import MODELS
+        import mmpretrain.models  # noqa: F401  (registers the toolkit's backbones)
     except ImportError as exc:
         log(f'mmpretrain cannot be imported: {exc}')
         return None
-    if name == 'mobilenetv2':
-        model = MobileNetV2(widen_factor=1.0, out_indices=(7,))
-    elif name == 'mobilenetv3-large':
-        model = MobileNetV3(arch='large', out_indices=(16,))
-    elif name == 'resnet18':
-        model = ResNet(depth=18, out_indices=(3,))
-    else:
-        raise ValueError(f'unknown model {name!r}; allowed: {", ".join(PEERS)}')
+    model = MODELS.build(dict(network.implementation, out_indices=(FINAL_INDEX[name],)))
     model.eval()  # (mmpretrain's train() overrides return None, so no chaining)
     return model
 
@@ -225,7 +253,7 @@ def time_group(backends: Dict[str, Backend], *, baseline: Optional[str],
                size: Tuple[int, int], device, label: str, macs: Dict[str, Optional[int]],
                flops: float, batch: int = 1, repeats: int = 20, warmup: int = 3,
                throughput_batch: int = 8, throughput_repeats: int = 3,
-               memory: bool = True) -> List[dict]:
+               memory: bool = True, top1: Optional[Dict[str, float]] = None) -> List[dict]:
     """Interleaved rounds over ``backends`` at ``size``; one row per backend.
 
     Args:
@@ -242,6 +270,7 @@ def time_group(backends: Dict[str, Backend], *, baseline: Optional[str],
         throughput_batch (int): batch of the images/s figure (0: none).
         throughput_repeats (int): timed calls of the throughput figure (median).
         memory (bool): measure the peak memory of the PyTorch backends.
+        top1 (dict, optional): name (without ' [CL]') -> ImageNet top-1 of its network.
     """
     h, w = size
     names = list(backends)
@@ -277,7 +306,7 @@ def time_group(backends: Dict[str, Backend], *, baseline: Optional[str],
             tb = interleaved({n: partial(backends[n].run, xb)}, rounds=throughput_repeats,
                              warmup=1, sync=sync)[n]
             row['throughput_img_s'] = throughput_batch / statistics.median(tb)
-        row['top1'] = TOP1.get(key)
+        row['top1'] = (top1 or {}).get(key)
         rows.append(row)
         log(f'  {n:<44} {row["median_ms"]:9.2f} ms'
             + (f'  x{row["ratio"]:.3f} of {baseline}\'s time' if baseline else ''))
@@ -371,7 +400,8 @@ def run_speed_benchmark(*, arch: str = '1.0x', models: Sequence[str] = PEERS,
                     for n, m in modules.items()}
             macs.update({n: ours for n in backends if n in ONNX_BACKENDS})
             rows += time_group(backends, baseline=base, size=size, macs=macs,
-                               label=f'size {s_idx + 1}/{len(sizes)}', **timing)
+                               label=f'size {s_idx + 1}/{len(sizes)}',
+                               top1={n: peer_top1(n, arch) for n in models}, **timing)
 
     # whole models: one interleaved group per config
     for c_idx, (config, size) in enumerate(configs):

@@ -5,7 +5,7 @@ from typing import List
 
 import torch
 
-from ..utils.fileio import atomic_output
+from ..utils.fileio import atomic_output, atomic_write_text
 
 COLUMNS = [('model', 'model', '{}'), ('size', 'input', '{}'), ('layout', 'backend / layout', '{}'),
            ('median_ms', 'latency ms (median)', '{:.2f}'),
@@ -44,16 +44,14 @@ def format_table(rows: List[dict], *, device, amp: bool, amp_dtype, batch: int,
 
 def write_table(path: str, rows: List[dict], table: str) -> None:
     """``rows`` as CSV when ``path`` ends with .csv, else the Markdown ``table``."""
-    with atomic_output(path) as out:  # never half a table, never over a device
-        if path.endswith('.csv'):
-            keys = list(dict.fromkeys(k for r in rows for k in r))
-            with open(out.path, 'w', newline='') as f:
-                writer = csv.DictWriter(f, fieldnames=keys)
-                writer.writeheader()
-                writer.writerows(rows)
-        else:
-            with open(out.path, 'w') as f:
-                f.write(table)
+    if path.endswith('.csv'):
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+        table = out.getvalue()
+    atomic_write_text(table, path)
 
 
 def plot_latency_vs_top1(rows: List[dict], path: str) -> None:

@@ -3,10 +3,15 @@
 Every path that loads weights into a model of this project ends here:
 ``init_cfg=dict(type='Pretrained')`` of a backbone, ``tools/test.py``, the converter,
 the fuse and export tools. mmengine's own ``load_from``/``--resume`` load through
-mmengine, and still meet the same renaming, because it is a load_state_dict pre-hook
-of the GhostNet-family backbones (:func:`rename_reference_keys`): the conversion
-belongs to the model, and nothing about how OTHER models load changes.
+mmengine, and still meet the same renaming, because it is the one load_state_dict
+pre-hook of the GhostNet-family backbones and of the whole models built around them
+(:func:`register_checkpoint_hook`, with a ``strict`` flag): the conversion belongs to
+the model, and nothing about how OTHER models load changes. The renaming itself is
+one function, :func:`adapt_state_dict`; :func:`load_model_weights` adapts a file
+once, and the hooks then find nothing left to rename.
 """
+import functools
+from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
@@ -69,8 +74,9 @@ def _layout_of(module: nn.Module) -> Optional[ReferenceLayout]:
 
 
 def rename_reference_keys(module: nn.Module, state_dict: Dict[str, torch.Tensor],
-                          prefix: str, *args) -> None:
-    """load_state_dict pre-hook of the GhostNet-family backbones.
+                          prefix: str) -> None:
+    """The renaming of one GhostNet-family backbone's keys (part of
+    :func:`adapt_state_dict`).
 
     When the keys under ``prefix`` are in the backbone's reference layout (official or
     timm names, recognised by structure), rename them in place to this project's
@@ -91,12 +97,6 @@ def rename_reference_keys(module: nn.Module, state_dict: Dict[str, torch.Tensor]
         new = layout.rename(relative)
         if new is not None:
             state_dict[prefix + new] = state_dict.pop(key)
-
-
-def register_reference_layout_hook(module: nn.Module) -> None:
-    """Make ``module`` (a GhostNet-family backbone) rename reference-layout keys
-    whenever a state dict is loaded into it, by torch or by mmengine."""
-    module._register_load_state_dict_pre_hook(rename_reference_keys, with_module=True)
 
 
 def _ghostnet_backbones(model: nn.Module) -> List[Tuple[str, nn.Module]]:
@@ -149,21 +149,6 @@ def adapt_state_dict(model: nn.Module, state_dict: Dict[str, torch.Tensor]
     return state_dict, dropped
 
 
-def _relocate_at_root(model, state_dict, prefix, *args) -> None:
-    if prefix == '':
-        for note in relocate_reference_keys(model, state_dict):
-            print_log(f'{type(model).__name__}: ignored {note}', logger='current')
-
-
-def register_whole_model_hook(model: nn.Module) -> None:
-    """Let ``model`` (a whole classifier/detector/segmentor with a GhostNet backbone)
-    take official/timm files through any loader, e.g. mmengine's ``load_from``: a
-    load_state_dict pre-hook on the model itself relocates the root-level keys (see
-    :func:`relocate_reference_keys`); the backbone's own hook then renames them.
-    This project's ``tools/train.py`` registers it on the model it trains."""
-    model._register_load_state_dict_pre_hook(_relocate_at_root, with_module=True)
-
-
 def _has_stacked_linear_head(model: nn.Module) -> bool:
     head = getattr(model, 'head', None)
     return head is not None and type(head).__name__ == 'StackedLinearClsHead'
@@ -213,6 +198,84 @@ def describe_mismatches(missing, unexpected, mismatched) -> str:
     if mismatched:
         parts.append(f'{len(mismatched)} with another shape: {_listed(mismatched)}')
     return '; '.join(parts)
+
+
+# ------------------------------------------------------------- the one load hook
+def _reference_layout_note(keys) -> str:
+    layout = find_layout(keys)
+    return '' if layout is None else f' The file is in the layout of {layout.name}.'
+
+
+# marks, in a state dict's ``_metadata``, keys that :func:`adapt_state_dict` has put in
+# the model's names already (:func:`load_model_weights`): the hooks then leave them
+ADAPTED = 'ghostnetv2_mm.adapted'
+
+
+def _adapt_on_load(module: nn.Module, state_dict: Dict[str, torch.Tensor], prefix: str,
+                   local_metadata: dict, *args, strict: bool = False) -> None:
+    """The load_state_dict pre-hook (see :func:`register_checkpoint_hook`): the keys
+    under ``prefix`` in ``module``'s names, by :func:`adapt_state_dict`, in place."""
+    if local_metadata.get(ADAPTED):
+        return
+    own = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    if not own:
+        return
+    adapted, dropped = adapt_state_dict(module, own)
+    renamed = set(adapted) != set(own)  # only reference-layout keys are renamed
+    name = type(module).__name__
+    if strict:
+        expected = module.state_dict()
+        problems = state_dict_mismatches(expected, adapted)
+        if renamed and any(problems):
+            raise CheckpointMismatch(
+                f'{name}: an official/timm GhostNet file that does not fit this model '
+                '(another family, arch or width?); nothing was loaded. '
+                f'{describe_mismatches(*problems)}.' + _reference_layout_note(own), *problems)
+        if not renamed and not any(k in expected for k in adapted):
+            raise CheckpointMismatch(
+                f'{name}: no tensor of the checkpoint has a place in this model, so loading '
+                f'it would load nothing; refused. The checkpoint\'s keys look like: '
+                f'{", ".join(sorted(own)[:5])}; the model\'s: '
+                f'{", ".join(sorted(expected)[:5])}.' + _reference_layout_note(own),
+                [], list(own), [])
+    if not renamed:
+        return
+    for key in own:
+        del state_dict[prefix + key]
+    state_dict.update((prefix + k, v) for k, v in adapted.items())
+    for note in dropped:
+        print_log(f'{name}: ignored {note}', logger='current')
+    print_log(f'{name}: renamed an official/timm GhostNet file\'s keys', logger='current')
+
+
+def register_checkpoint_hook(module: nn.Module, strict: bool = False) -> nn.Module:
+    """The one load_state_dict pre-hook: whoever loads a state dict into ``module``
+    (torch, mmengine's ``load_checkpoint`` / ``load_from``, :func:`load_model_weights`),
+    official/timm GhostNet-family keys are put in ``module``'s names first, by
+    :func:`adapt_state_dict` (the one renaming). Every GhostNet-family backbone has
+    it; a whole model (classifier, detector) with such a backbone may get it too,
+    so that a root-level official file is relocated under the backbone.
+
+    Args:
+        module (nn.Module): a GhostNet-family backbone, or a model containing one.
+        strict (bool): all or nothing: a renamed file must fit ``module`` entirely
+            (every tensor placed with its shape, every tensor of the model found), and
+            any other file must have at least one tensor for it; otherwise
+            :class:`CheckpointMismatch` is raised before anything is loaded. Without
+            it, what fits is left to the loader and its own ``strict``.
+
+    Returns:
+        nn.Module: ``module``.
+    """
+    module._register_load_state_dict_pre_hook(
+        functools.partial(_adapt_on_load, strict=strict), with_module=True)
+    return module
+
+
+def register_whole_model_hook(model: nn.Module) -> nn.Module:
+    """:func:`register_checkpoint_hook` of a whole model, not strict (the name that
+    ``tools/train.py`` uses)."""
+    return register_checkpoint_hook(model)
 
 
 def _select_prefix(state_dict, prefix, source):
@@ -276,7 +339,9 @@ def load_model_weights(model: nn.Module,
     if check_only:
         return state_dict
     # Everything fits (checked above); strict=False only because num_batches_tracked
-    # may be absent from the file.
+    # may be absent from the file. Renamed once, above: the load hooks are told so.
+    state_dict = OrderedDict(state_dict)
+    state_dict._metadata = {name: {ADAPTED: True} for name, _ in model.named_modules()}
     model.load_state_dict(state_dict, strict=False)
     for note in dropped:
         print_log(f'{type(model).__name__}: ignored {note}', logger=logger)

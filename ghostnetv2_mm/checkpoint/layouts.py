@@ -24,9 +24,10 @@ and converts the classifier head for mmpretrain's stock ``StackedLinearClsHead``
 they are not weights and are dropped.
 
 Backbones declare the layout they read as the class attribute ``reference_layout``; their
-load_state_dict pre-hook (:func:`ghostnetv2_mm.checkpoint.adapter.rename_reference_keys`)
+load_state_dict pre-hook (:func:`ghostnetv2_mm.checkpoint.adapter.register_checkpoint_hook`)
 applies it to the keys under the backbone's own prefix, so nothing outside the
-backbone's state dict is touched.
+backbone's state dict is touched. ``OFFICIAL_WEIGHTS`` names the official files' URLs,
+the one place in Python that does.
 """
 import re
 from dataclasses import dataclass
@@ -235,3 +236,26 @@ def find_layout(keys: Iterable[str],
         if layout.matches(keys):
             return layout
     return None
+
+
+# The official ImageNet files of each (backbone type, width): the one place in Python
+# that names them (configs and metafiles state them again, as data).
+_HUAWEI = 'https://github.com/huawei-noah/'
+_V2 = _HUAWEI + 'Efficient-AI-Backbones/releases/download/GhostNetV2/'
+OFFICIAL_WEIGHTS: Dict[Tuple[str, str], str] = {
+    ('GhostNet', '1.0x'): _HUAWEI + 'CV-backbones/releases/download/ghostnet_pth/ghostnet_1x.pth',
+    ('GhostNetV2', '1.0x'): _V2 + 'ck_ghostnetv2_10.pth.tar',
+    ('GhostNetV2', '1.3x'): _V2 + 'ck_ghostnetv2_13.pth.tar',
+    ('GhostNetV2', '1.6x'): _V2 + 'ck_ghostnetv2_16.pth.tar',
+    ('GhostNetV3', '1.0x'): (_HUAWEI + 'Efficient-AI-Backbones/releases/download/GhostNetV3/'
+                             'ghostnetv3-1.0.pth.tar'),
+}
+
+
+def official_url(backbone_type: str, width: str = '1.0x') -> str:
+    """The URL of the official ImageNet weights of ``backbone_type`` at ``width``."""
+    try:
+        return OFFICIAL_WEIGHTS[(backbone_type, width)]
+    except KeyError:
+        raise KeyError(f'no official weights for {backbone_type} {width}; released: '
+                       f'{sorted(OFFICIAL_WEIGHTS)}') from None

@@ -19,7 +19,7 @@ from typing import List
 
 import torch
 
-from ..utils.cli import UserError
+from ..errors import UserError
 from ..utils.fileio import atomic_write_bytes  # noqa: F401  (part of this module's API)
 
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from ..checkpoint import load_model_weights
-from ..utils.cli import UserError
+from ..errors import UserError
 from ..utils.fileio import atomic_write_bytes
 from .graph_rewrites import DEFAULT_MULTIPLE, pad_ghost_concats
 from .wrappers import (BackboneExport, ClassifierExport, DenseDetectorExport,

@@ -7,7 +7,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 import torch
 
-from ..utils.cli import UserError
+from ..errors import UserError
 from ..utils.fileio import atomic_output
 from ..utils.toolkit import dataset_meta
 from .export import (METADATA_PREFIX, export_metadata, onnx_session, read_onnx_metadata,

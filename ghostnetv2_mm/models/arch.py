@@ -15,6 +15,8 @@ from typing import FrozenSet, Tuple
 import torch.nn as nn
 from mmengine.registry import MODELS
 
+from .utils import make_divisible
+
 # One row per bottleneck: [kernel k, hidden width t, out width c, SE ratio, stride].
 # Stages 0-8 of the papers' Table 1; stage 9, the final 1x1 conv to the widest hidden
 # width (960 at 1.0x), is built by the backbone from the last row.
@@ -37,6 +39,12 @@ BASE_STAGES = [
 ARCH_WIDTHS = {'1.0x': 1.0, '1.3x': 1.3, '1.6x': 1.6}
 
 STEM_CHANNELS = 16
+
+
+def final_channels(widen_factor: float, table=BASE_STAGES) -> int:
+    """Channels of the final 1x1 conv (stage 9): the last row's hidden width of the
+    stage ``table``, scaled (960 / 1248 / 1536 at 1.0x / 1.3x / 1.6x)."""
+    return make_divisible(table[-1][-1][1] * widen_factor, 4)
 
 # What ``init_weights`` does without a Pretrained init_cfg: the initialisation mmcv's
 # ConvModule gives its conv and norm (Kaiming normal, fan_out, for ReLU; norms 1 / 0).

@@ -15,10 +15,10 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..checkpoint.adapter import load_model_weights, register_reference_layout_hook
+from ..checkpoint.adapter import load_model_weights, register_checkpoint_hook
 from ..checkpoint.layouts import GHOSTNET, GHOSTNETV2, GHOSTNETV3
-from .arch import (DEFAULT_INIT_CFG, STEM_CHANNELS, BackboneSettings, parse_backbone_args,
-                   pretrained_init_cfg)
+from .arch import (DEFAULT_INIT_CFG, STEM_CHANNELS, BackboneSettings, final_channels,
+                   parse_backbone_args, pretrained_init_cfg)
 from .blocks import GhostBottleneck, conv_unit, deploy_unit
 from .deploy import check_foldable
 from .utils import make_divisible
@@ -154,7 +154,7 @@ class BaseGhostNet(BaseModule):
             self.switch_to_deploy()
         # Official/timm key names are renamed when a state dict reaches this module,
         # whoever loads it (mmengine's load_from, torch, load_model_weights).
-        register_reference_layout_hook(self)
+        register_checkpoint_hook(self)
 
     # ------------------------------------------------------------------------ building
     def _build(self, settings: BackboneSettings) -> None:
@@ -189,10 +189,10 @@ class BaseGhostNet(BaseModule):
             info.append(dict(num_chs=channels, reduction=total_stride, module=name,
                              blocks=tuple(range(first_block, block_index))))
         # the final 1x1 conv, to the widest hidden width (960 for 1.0x)
-        final_channels = make_divisible(settings.table[-1][-1][1] * w, 4)
+        final = final_channels(w, settings.table)
         name = f'layer{self.num_layers - 1}'
-        self.add_module(name, conv_unit(channels, final_channels, 1, **unit))
-        info.append(dict(num_chs=final_channels, reduction=total_stride, module=name,
+        self.add_module(name, conv_unit(channels, final, 1, **unit))
+        info.append(dict(num_chs=final, reduction=total_stride, module=name,
                          blocks=()))
 
         #: One entry per output index (like timm's ``feature_info``): ``num_chs``,

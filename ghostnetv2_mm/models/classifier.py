@@ -14,19 +14,18 @@ timm ImageNet files keep their keys at the root (``conv_stem.weight``, ...).
 mmpretrain's ``get_model(name, pretrained=True)``, its inferencers and mmengine's
 ``load_from`` hand them to the whole classifier and load non-strictly, which would load
 nothing and leave a random model; this classifier carries the hook of
-:mod:`ghostnetv2_mm.checkpoint.whole_file`: such a file is taken entirely or refused.
+:func:`ghostnetv2_mm.checkpoint.register_checkpoint_hook` with ``strict=True``: such a
+file is taken entirely or refused.
 It is registered in mmengine's root MODELS as a builder function rather than as a
 subclass, so that importing ghostnetv2_mm does not import mmpretrain's models (about
 2.5 s); the model is a plain ``mmpretrain.models.ImageClassifier``.
 """
 from mmengine.registry import MODELS
 
-from ..checkpoint.whole_file import register_whole_file_hook
-from .arch import ARCH_WIDTHS
-from .utils import make_divisible
+from ..checkpoint.adapter import register_checkpoint_hook
+from .arch import ARCH_WIDTHS, final_channels
 
-HEAD_CHANNELS = 1280
-FINAL_CHANNELS = 960  # the final 1x1 conv of the 1.0x backbone, scaled with the width
+HEAD_CHANNELS = 1280  # the reference head's 1x1 conv (not width-scaled)
 
 
 def classifier_cfg(arch: str = '1.0x', num_classes: int = 1000,
@@ -45,7 +44,7 @@ def classifier_cfg(arch: str = '1.0x', num_classes: int = 1000,
     if arch not in ARCH_WIDTHS:
         raise ValueError(f'classifier_cfg: invalid arch={arch!r}; allowed: '
                          f'{sorted(ARCH_WIDTHS)}')
-    in_channels = make_divisible(FINAL_CHANNELS * ARCH_WIDTHS[arch], 4)
+    in_channels = final_channels(ARCH_WIDTHS[arch])
     return dict(
         type='GhostNetClassifier',
         backbone=dict(type=backbone_type, arch=arch, out_indices=(10,), **backbone_kwargs),
@@ -78,4 +77,4 @@ def build_ghostnet_classifier(**kwargs):
     from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model = MMPRETRAIN_MODELS.build(dict(type='ImageClassifier', **kwargs))
-    return register_whole_file_hook(model)
+    return register_checkpoint_hook(model, strict=True)

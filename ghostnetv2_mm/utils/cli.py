@@ -20,6 +20,8 @@ import stat
 import sys
 from typing import Iterable, List, Optional, Sequence, Tuple
 
+from ..errors import UserError  # noqa: F401  (tools import it from here)
+
 ARGUMENT_STATUS = 2
 # The largest image side a tool takes (input sizes, --size, --shape): one feature map
 # of the stem at this side already needs 1 GiB; beyond it a run is killed for memory
@@ -27,20 +29,6 @@ ARGUMENT_STATUS = 2
 MAX_IMAGE_SIDE = 8192
 TERMINATED_STATUS = 128 + signal.SIGTERM
 INTERRUPTED_STATUS = 128 + signal.SIGINT
-
-
-class UserError(Exception):
-    """A mistake in what the user asked for: reported as one line, no traceback.
-
-    Args:
-        message (str): What is wrong: the argument or file, its value, what is
-            allowed.
-        status (int): The exit status (1; 2 for argument errors).
-    """
-
-    def __init__(self, message: str, status: int = 1):
-        super().__init__(message)
-        self.status = status
 
 
 class Terminated(BaseException):

@@ -12,6 +12,12 @@ A target that exists and is not a regular file (``/dev/null``, a FIFO, a socket)
 never renamed over: as root, renaming onto ``/dev/null`` would replace the device
 with a regular file. :func:`refuse_special` checks this when the block starts and
 again just before the rename, in case such a file appeared meanwhile.
+
+This module is the package's one writer of files that must not be lost:
+:func:`atomic_write_bytes` / :func:`atomic_write_text` for a file written at once,
+:class:`atomic_output` for a writer that wants a path. Writing into the temporary
+file of an open :class:`atomic_output` (an export inside a tool's output block)
+writes that file directly: the target is replaced once, when the block ends.
 """
 import os
 import tempfile
@@ -20,6 +26,8 @@ from typing import Optional
 from .cli import UserError, special_file_kind
 
 TEMP_TAG = '.tmp-'
+# the temporary files of the atomic outputs now open (absolute paths)
+_OPEN_TEMPS = set()
 
 
 def failed_path(path) -> str:
@@ -109,6 +117,7 @@ class atomic_output:  # noqa: N801 - used as a context manager, like open()
         name = os.path.basename(self.target)
         fd, self.path = tempfile.mkstemp(prefix=f'.{name}{TEMP_TAG}',
                                          suffix=os.path.splitext(name)[1], dir=directory)
+        _OPEN_TEMPS.add(os.path.abspath(self.path))
         os.close(fd)
         return self
 
@@ -122,6 +131,7 @@ class atomic_output:  # noqa: N801 - used as a context manager, like open()
                 self.kept = failed_path(self.target)
                 _replace(self.path, self.kept)
         finally:
+            _OPEN_TEMPS.discard(os.path.abspath(self.path))
             if self.kept is None and os.path.exists(self.path):
                 os.unlink(self.path)
         return False
@@ -130,6 +140,16 @@ class atomic_output:  # noqa: N801 - used as a context manager, like open()
 def atomic_write_bytes(data: bytes, path) -> None:
     """Write ``data`` to ``path`` so that ``path`` is either the old file or the
     complete new one, never a half-written file."""
+    if os.path.abspath(os.fspath(path)) in _OPEN_TEMPS:
+        # already the temporary file of an open atomic_output: no second one
+        with open(path, 'wb') as f:
+            f.write(data)
+        return
     with atomic_output(path) as out:
         with open(out.path, 'wb') as f:
             f.write(data)
+
+
+def atomic_write_text(text: str, path) -> None:
+    """:func:`atomic_write_bytes` of ``text`` in UTF-8, line ends as given."""
+    atomic_write_bytes(text.encode('utf-8'), path)

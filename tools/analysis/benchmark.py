@@ -50,7 +50,8 @@ import os
 import sys
 from typing import Tuple
 
-from ghostnetv2_mm.benchmarks.speed import PEERS, run_speed_benchmark
+from ghostnetv2_mm.benchmarks.catalogue import names_help
+from ghostnetv2_mm.benchmarks.speed import PEERS, row_name, run_speed_benchmark
 from ghostnetv2_mm.benchmarks.speed_report import plot_latency_vs_top1, write_table
 from ghostnetv2_mm.models import ARCH_WIDTHS
 from ghostnetv2_mm.utils.cli import (ToolParser, check_outputs, image_size, non_negative_int,
@@ -68,13 +69,15 @@ def parse_config_spec(text: str) -> Tuple[str, Tuple[int, int]]:
 
 
 def parse_args(argv=None):
-    parser = ToolParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ToolParser(description=__doc__.split('\n\n')[0], epilog=names_help(),
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--arch', default='1.0x', choices=sorted(ARCH_WIDTHS))
-    parser.add_argument('--models', nargs='*', default=list(PEERS), choices=PEERS,
-                        metavar='NAME', help=f'backbones to compare: {", ".join(PEERS)} '
-                        '(the -onnx/-onnx-int8/-openvino names also add those backends '
-                        'to --configs; none: only --configs)')
+    parser.add_argument('--models', nargs='*', default=list(PEERS), choices=PEERS, type=row_name,
+                        metavar='NAME', help=f'backbones to compare: {", ".join(PEERS)}: '
+                        'networks of the catalogue (below; a GhostNet-family name at '
+                        '--arch) and ways of running one (timm-, -deploy, -onnx, '
+                        '-onnx-int8, -openvino; these also add those backends to '
+                        '--configs); none: only --configs')
     parser.add_argument('--configs', nargs='+', type=parse_config_spec, default=[],
                         metavar='CONFIG@HxW', help='whole models to time at that size')
     parser.add_argument('--baseline', default=None, choices=PEERS, metavar='NAME',

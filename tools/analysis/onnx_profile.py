@@ -5,7 +5,7 @@
     python tools/deployment/export_onnx.py --out-indices 10 --out work_dirs/bb.onnx \\
         --check-sizes 224
     python tools/analysis/onnx_profile.py --onnx ours=work_dirs/bb.onnx \\
-        --peers timm-ghostnetv2 mobilenetv3-large timm-ghostnet mobilenetv2 \\
+        --peers ghostnetv2-1.0x mobilenetv3-large ghostnet-1.0x mobilenetv2 \\
         efficientnet-b0 --sizes 224 640 --rounds 40
 
 Each ``--onnx LABEL=PATH`` file and each peer (timm's ``forward_features``, random
@@ -30,9 +30,9 @@ import os
 import statistics
 import tempfile
 
-from ghostnetv2_mm.benchmarks.onnx_profile import (TIMM_PEERS, export_timm_peer,
-                                                   format_breakdown, op_breakdown, ratio_to,
-                                                   time_interleaved)
+from ghostnetv2_mm.benchmarks.catalogue import NETWORKS, names_help, network_names
+from ghostnetv2_mm.benchmarks.onnx_profile import (export_timm_peer, format_breakdown,
+                                                   op_breakdown, ratio_to, time_interleaved)
 from ghostnetv2_mm.benchmarks.runtimes import PRECISIONS, RUNTIMES, check_runtime
 from ghostnetv2_mm.benchmarks.speed_report import plot_latency_vs_top1
 from ghostnetv2_mm.utils.cli import (ToolParser, check_output, check_outputs, float_in,
@@ -59,11 +59,12 @@ def labelled_top1(text: str):
 
 
 def parse_args(argv=None):
-    parser = ToolParser(description=__doc__.split('\n\n')[0])
+    parser = ToolParser(description=__doc__.split('\n\n')[0], epilog=names_help())
     parser.add_argument('--onnx', type=labelled_path, nargs='*', default=[],
                         metavar='LABEL=PATH', help='ONNX files to compare (first: baseline)')
-    parser.add_argument('--peers', nargs='*', default=[], choices=sorted(TIMM_PEERS),
-                        help='timm peers, exported with dynamic N, H, W')
+    parser.add_argument('--peers', nargs='*', default=[], type=network_names,
+                        metavar='NAME', help="networks of the catalogue (below), timm's "
+                        'builds, exported with dynamic N, H, W')
     parser.add_argument('--sizes', type=image_size, nargs='+', default=[(224, 224)])
     parser.add_argument('--rounds', type=positive_int, default=40)
     parser.add_argument('--warmup', type=non_negative_int, default=5)
@@ -142,9 +143,9 @@ def main(argv=None) -> int:
         paths = dict(args.onnx)
         top1 = {label: (acc, 'given') for label, acc in args.top1}
         for peer in args.peers:
-            name, acc, source = TIMM_PEERS[peer]
-            paths[peer] = export_timm_peer(name, peer_file(workdir, peer))
-            top1[peer] = (acc, source)
+            network = NETWORKS[peer]
+            paths[peer] = export_timm_peer(network.timm, peer_file(workdir, peer))
+            top1[peer] = (network.top1, network.top1_source)
         baseline = next(iter(paths))
         settings = [(runtime, precision, threads) for runtime in args.runtimes
                     for precision in (args.precisions if runtime == 'ncnn' else ['fp32'])

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ghostnetv2_mm.models import ARCH_WIDTHS, BaseGhostNet, GhostNetV2
+from ghostnetv2_mm.models.gates import collect_gates, dfc_blocks
 from ghostnetv2_mm.utils.cli import (ARGUMENT_STATUS, ToolParser, UserError, check_output,
                                      existing_file, file_or_url, image_side, tool_main)
 from ghostnetv2_mm.utils.fileio import atomic_output
@@ -27,48 +28,6 @@ from ghostnetv2_mm.utils.fileio import atomic_output
 # ImageNet statistics, RGB order, as every GhostNetV2 config normalises.
 MEAN = np.array([123.675, 116.28, 103.53], np.float32)
 STD = np.array([58.395, 57.12, 57.375], np.float32)
-
-
-def dfc_blocks(backbone: BaseGhostNet) -> List[Tuple[int, int, int, torch.nn.Module]]:
-    """(stage, block in stage, global block index, bottleneck) for every bottleneck
-    with DFC attention, as the backbone describes them (output index i + 1 is stage i)."""
-    return [(layer - 1, position, index, block)
-            for index, layer, position, block in backbone.bottlenecks()
-            if block.ghost1.dfc is not None]
-
-
-def collect_gates(backbone: GhostNetV2, image: torch.Tensor,
-                  blocks: Optional[List[int]] = None) -> 'OrderedDict[Tuple[int, int], torch.Tensor]':
-    """Run ``backbone`` on ``image`` and return the gates of the chosen blocks.
-
-    Keys are (stage, block in stage); values are the gates as the model applies
-    them: resized (nearest) to the size of ghost1's output, which they multiply,
-    shape (N, C, H, W), float32.
-    """
-    import torch.nn.functional as F
-    raw: Dict[Tuple[int, int], torch.Tensor] = OrderedDict()
-    sizes: Dict[Tuple[int, int], Tuple[int, int]] = {}
-    handles = []
-    for stage, i, index, block in dfc_blocks(backbone):
-        if blocks is None or index in blocks:
-            def gate_hook(module, args, output, key=(stage, i)):
-                raw[key] = output.detach().float().clone()
-
-            def size_hook(module, args, output, key=(stage, i)):
-                sizes[key] = tuple(output.shape[-2:])
-            handles.append(block.ghost1.dfc.register_forward_hook(gate_hook))
-            handles.append(block.ghost1.register_forward_hook(size_hook))
-    try:
-        with torch.no_grad():
-            backbone(image)
-    finally:
-        for h in handles:
-            h.remove()
-    gates: Dict[Tuple[int, int], torch.Tensor] = OrderedDict()
-    for key, gate in raw.items():
-        gates[key] = gate if tuple(gate.shape[-2:]) == sizes[key] else \
-            F.interpolate(gate, size=sizes[key], mode='nearest')
-    return gates
 
 
 def load_image(path: str, size: int) -> Tuple[np.ndarray, torch.Tensor]:

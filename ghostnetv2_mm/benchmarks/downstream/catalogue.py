@@ -20,22 +20,9 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 
 from ghostnetv2_mm.models import BASE_STAGES, FAMILY
 
-Tap = Union[int, str]  # a nominal stride (4, 8, 16, 32) or 'final'
+from ..catalogue import NETWORKS, resolve
 
-# The official GhostNet files (see the configs and docs/checkpoints): V1, V2, V3.
-_HUAWEI = 'https://github.com/huawei-noah/'
-GHOSTNET_URLS = {
-    ('GhostNet', '1.0x'): _HUAWEI + 'CV-backbones/releases/download/ghostnet_pth/ghostnet_1x.pth',
-    ('GhostNetV2', '1.0x'): _HUAWEI + 'Efficient-AI-Backbones/releases/download/GhostNetV2/'
-                                      'ck_ghostnetv2_10.pth.tar',
-    ('GhostNetV2', '1.3x'): _HUAWEI + 'Efficient-AI-Backbones/releases/download/GhostNetV2/'
-                                      'ck_ghostnetv2_13.pth.tar',
-    ('GhostNetV2', '1.6x'): _HUAWEI + 'Efficient-AI-Backbones/releases/download/GhostNetV2/'
-                                      'ck_ghostnetv2_16.pth.tar',
-    ('GhostNetV3', '1.0x'): _HUAWEI + 'Efficient-AI-Backbones/releases/download/GhostNetV3/'
-                                      'ghostnetv3-1.0.pth.tar',
-}
-_OPENMMLAB = 'https://download.openmmlab.com/mmclassification/v0/'
+Tap = Union[int, str]  # a nominal stride (4, 8, 16, 32) or 'final'
 
 
 @dataclass(frozen=True)
@@ -75,10 +62,11 @@ class Build:
 
 @dataclass(frozen=True)
 class Backbone:
-    """A catalogue entry: its builds and its ImageNet weights.
+    """A network of the benchmarks' catalogue (:mod:`ghostnetv2_mm.benchmarks.catalogue`,
+    which gives its name, weights and top-1) with the builds that tap it here.
 
     Args:
-        name (str): the benchmark name.
+        name (str): the catalogue name.
         builds (tuple): implementations, in order of preference.
         weights (str): the ImageNet checkpoint URL.
         source (str): where that URL is listed (a toolkit metafile entry, or the
@@ -104,11 +92,16 @@ class Backbone:
             'config, or use a config without dilation.')
 
 
-def _ghostnet(name: str, type_: str, arch: str, top1: float) -> Backbone:
-    return Backbone(
-        name, (Build(type_, dict(arch=arch), stage_strides=tuple(
-            stage[0][4] for stage in BASE_STAGES)),),
-        weights=GHOSTNET_URLS[(type_, arch)], source='official release', top1=top1)
+def _entry(name: str, builds: Tuple[Build, ...], prefix: str = '') -> Backbone:
+    network = NETWORKS[name]
+    return Backbone(name, builds, weights=network.weights, source=network.weights_source,
+                    prefix=prefix, top1=network.top1)
+
+
+def _ghostnet(name: str) -> Backbone:
+    network = NETWORKS[name]
+    return _entry(name, (Build(network.family, dict(arch=network.width),
+                               stage_strides=tuple(stage[0][4] for stage in BASE_STAGES)),))
 
 
 # Index tables of the toolkits' backbones: the last block of each stride, and the
@@ -118,41 +111,26 @@ _MOBILENET_V3_TAPS = {2: 1, 4: 3, 8: 6, 16: 12, 32: 15, 'final': 16}
 _RESNET_TAPS = {4: 0, 8: 1, 16: 2, 32: 3, 'final': 3}
 
 BACKBONES: Dict[str, Backbone] = {b.name: b for b in (
-    _ghostnet('ghostnetv2_1.0x', 'GhostNetV2', '1.0x', 75.3),
-    _ghostnet('ghostnetv2_1.3x', 'GhostNetV2', '1.3x', 76.9),
-    _ghostnet('ghostnetv2_1.6x', 'GhostNetV2', '1.6x', 77.8),
-    _ghostnet('ghostnet_1.0x', 'GhostNet', '1.0x', 73.9),
-    _ghostnet('ghostnetv3_1.0x', 'GhostNetV3', '1.0x', 77.1),
-    Backbone(
-        'mobilenet_v2',
-        (Build('mmpretrain.MobileNetV2', dict(widen_factor=1.0),
-               taps={**_MOBILENET_V2_TAPS, 'final': 7}),
-         Build('mmseg.MobileNetV2', dict(widen_factor=1.0), taps=_MOBILENET_V2_TAPS,
-               stage_strides=(1, 2, 2, 2, 1, 2, 1), drop=('conv2.',))),
-        weights=_OPENMMLAB + 'mobilenet_v2/mobilenet_v2_batch256_imagenet_20200708-3b2dc3af.pth',
-        source='mmpretrain metafile: mobilenet-v2_8xb32_in1k', prefix='backbone.',
-        top1=71.86),
-    Backbone(
-        'mobilenet_v3_large',
-        (Build('mmpretrain.MobileNetV3', dict(arch='large'), taps=_MOBILENET_V3_TAPS),
-         Build('mmseg.MobileNetV3', dict(arch='large'), taps=_MOBILENET_V3_TAPS,
-               output_stride=8)),
-        weights=_OPENMMLAB + 'mobilenet_v3/convert/mobilenet_v3_large-3ea3c186.pth',
-        source='mmpretrain metafile: mobilenet-v3-large_3rdparty_in1k', prefix='backbone.',
-        top1=74.04),
-    Backbone(
-        'resnet18',
-        (Build('{scope}.ResNet', dict(depth=18), taps=_RESNET_TAPS, stem_stride=4,
-               stage_strides=(1, 2, 2, 2)),),
-        weights=_OPENMMLAB + 'resnet/resnet18_8xb32_in1k_20210831-fbbb1da6.pth',
-        source='mmpretrain metafile: resnet18_8xb32_in1k', prefix='backbone.', top1=69.90),
+    *(_ghostnet(name) for name, network in NETWORKS.items() if network.family),
+    _entry('mobilenetv2', (
+        Build('mmpretrain.MobileNetV2', dict(widen_factor=1.0),
+              taps={**_MOBILENET_V2_TAPS, 'final': 7}),
+        Build('mmseg.MobileNetV2', dict(widen_factor=1.0), taps=_MOBILENET_V2_TAPS,
+              stage_strides=(1, 2, 2, 2, 1, 2, 1), drop=('conv2.',))), prefix='backbone.'),
+    _entry('mobilenetv3-large', (
+        Build('mmpretrain.MobileNetV3', dict(arch='large'), taps=_MOBILENET_V3_TAPS),
+        Build('mmseg.MobileNetV3', dict(arch='large'), taps=_MOBILENET_V3_TAPS,
+              output_stride=8)), prefix='backbone.'),
+    _entry('resnet18', (Build('{scope}.ResNet', dict(depth=18), taps=_RESNET_TAPS,
+                              stem_stride=4, stage_strides=(1, 2, 2, 2)),),
+           prefix='backbone.'),
 )}
 
 
-def get_backbone(name: str) -> Backbone:
-    if name not in BACKBONES:
-        raise ValueError(f'unknown backbone {name!r}; known: {", ".join(BACKBONES)}')
-    return BACKBONES[name]
+def get_backbone(name: str, argument: str = '--backbones') -> Backbone:
+    """The entry called ``name`` (a catalogue name; errors as
+    :func:`ghostnetv2_mm.benchmarks.catalogue.resolve` raises them)."""
+    return BACKBONES[resolve(name, argument=argument, allowed=tuple(BACKBONES)).name]
 
 
 def dilate(stem_stride: int, stage_strides: Sequence[int],

@@ -15,8 +15,8 @@ from mmengine.config import Config, ConfigDict
 
 from ...models import FAMILY
 from ...models.arch import DEFAULT_INIT_CFG
-from ...utils.cli import UserError
-from ...utils.preflight import unwrap_datasets
+from ...errors import UserError
+from ...preflight import unwrap_datasets
 from .catalogue import Build, Tap, backbone_config, get_backbone, tap_of
 
 #: Necks and heads the benchmark rewires (anything else reading the backbone is an

@@ -21,8 +21,9 @@ from mmengine.hooks import Hook
 
 from ...checkpoint import (CheckpointError, load_model_weights, read_checkpoint,
                            unwrap_state_dict)
-from ...utils.cli import UserError
-from ..report import read_rows, write_atomic
+from ...errors import UserError
+from ...utils.fileio import atomic_write_text
+from ..report import read_rows
 from ..timing import interleaved
 from .catalogue import Backbone, Build, get_backbone
 from .config import (build_backbone, datasets_of, iters_per_epoch_of,
@@ -71,7 +72,7 @@ def ensure_data(cfg: Config, splits: Sequence[str]) -> None:
     """Generate ToyShapes where a dataset of ``cfg`` expects it and it is missing
     (the demo configs' data); then any dataset still missing is an error."""
     from ghostnetv2_mm.datasets.toy_shapes import make_toy_shapes
-    from ghostnetv2_mm.utils.preflight import check_datasets
+    from ghostnetv2_mm.preflight import check_datasets
     for dataset in datasets_of(cfg, splits):
         root = dataset.get('data_root') or ''
         if 'toy_shapes' in root and not osp.exists(root):
@@ -185,7 +186,7 @@ def cached_costs(path: str, wanted: Dict[str, dict], measure) -> Dict[str, dict]
     if missing:
         for name, cost in measure(missing).items():
             cache[name] = dict(cost, **wanted[name])
-        write_atomic(path, json.dumps(cache, indent=1))
+        atomic_write_text(json.dumps(cache, indent=1), path)
     return {n: cache[n] for n in wanted}
 
 
@@ -244,8 +245,8 @@ def train_and_test(cfg: Config, *, work_dir: str, seed: int, launcher: str, tag:
     from mmengine.runner import Runner
 
     from ghostnetv2_mm.checkpoint import ATOMIC_BACKEND
-    from ghostnetv2_mm.utils.preflight import (check_feature_channels, setup_launcher,
-                                               use_atomic_checkpoint_writes)
+    from ghostnetv2_mm.preflight import (check_feature_channels, setup_launcher,
+                                         use_atomic_checkpoint_writes)
     cfg = copy.deepcopy(cfg)
     cfg.work_dir = work_dir
     cfg.launcher = launcher
@@ -312,7 +313,7 @@ def run_downstream_benchmark(*, configs: Sequence[str], backbones: Sequence[str]
     Args:
         configs (Sequence[str]): detection / segmentation configs with a
             GhostNet-family backbone (its taps and output stride are kept).
-        backbones (Sequence[str]): names of ``catalogue.BACKBONES``.
+        backbones (Sequence[str]): catalogue names (``catalogue.BACKBONES``).
         out (str): the output folder; rows already there are kept (resume).
         data_root (str, optional): replaces every dataset's data_root.
         iters (int, optional): train this many iterations instead of the config's
@@ -326,12 +327,9 @@ def run_downstream_benchmark(*, configs: Sequence[str], backbones: Sequence[str]
     """
     if init not in INITS:
         raise BenchmarkError(f'--init {init!r}; allowed: {", ".join(INITS)}')
-    entries = {}
-    for name in backbones:
-        try:
-            entries[name] = get_backbone(name)
-        except ValueError as exc:
-            raise BenchmarkError(str(exc)) from None
+    # catalogue names (a bare family name, e.g. 'ghostnetv2', is its 1.0x entry)
+    entries = {entry.name: entry for entry in map(get_backbone, backbones)}
+    backbones = list(entries)
     names = [config_name(c) for c in configs]
     if len(set(names)) != len(names):
         raise BenchmarkError(f'configs {list(configs)}: two share a file name, and the '

@@ -8,12 +8,12 @@ tools/transfer_benchmark.py).
 ``run``        ``run_benchmark``: every (dataset, backbone, protocol) in turn
 """
 from .data import MMPRETRAIN_DATASETS, Source, load_dataset_splits, load_digits_splits
-from .model import BACKBONES, Classifier, build_model, measure_cost
+from .model import BACKBONES, DEFAULT_BACKBONES, Classifier, build_model, measure_cost
 from .protocols import PROTOCOLS, NonFiniteError, finetune, linear_probe
 from .results import CSV_FIELDS, output_files, read_rows
 from .run import run_benchmark
 
 __all__ = ['MMPRETRAIN_DATASETS', 'Source', 'load_dataset_splits', 'load_digits_splits',
-           'BACKBONES', 'Classifier', 'build_model', 'measure_cost', 'PROTOCOLS',
-           'NonFiniteError', 'finetune', 'linear_probe', 'CSV_FIELDS', 'output_files',
-           'read_rows', 'run_benchmark']
+           'BACKBONES', 'DEFAULT_BACKBONES', 'Classifier', 'build_model', 'measure_cost',
+           'PROTOCOLS', 'NonFiniteError', 'finetune', 'linear_probe', 'CSV_FIELDS',
+           'output_files', 'read_rows', 'run_benchmark']

@@ -1,4 +1,4 @@
-"""The transfer benchmark's model: a backbone (GhostNetV2 or an mmpretrain baseline),
+"""The transfer benchmark's model: a backbone (a network of the benchmarks' catalogue),
 global average pooling and one linear layer; its parameters, MACs and CPU latency."""
 import os.path as osp
 from typing import Dict, Optional, Tuple
@@ -6,18 +6,17 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.nn as nn
 
+from ..catalogue import NETWORKS
 from ..timing import interleaved
 
-# name -> the backbone's config for mmpretrain's registry
+# catalogue name -> the backbone's config for mmpretrain's registry (the GhostNet
+# family up to its final 1x1 conv, layer 10; the others to their last stage)
 BACKBONES: Dict[str, dict] = {
-    'ghostnetv2_1.0x': dict(type='GhostNetV2', arch='1.0x', out_indices=(10,)),
-    'ghostnetv2_1.3x': dict(type='GhostNetV2', arch='1.3x', out_indices=(10,)),
-    'ghostnetv2_1.6x': dict(type='GhostNetV2', arch='1.6x', out_indices=(10,)),
-    'mobilenet_v2': dict(type='MobileNetV2', widen_factor=1.0),
-    'mobilenet_v3_large': dict(type='MobileNetV3', arch='large'),
-    'resnet18': dict(type='ResNet', depth=18),
-    'efficientnet_b0': dict(type='EfficientNet', arch='b0'),
-}
+    name: dict(network.implementation, **(dict(out_indices=(10,)) if network.family else {}))
+    for name, network in NETWORKS.items()}
+# what a run compares when --backbones is not given
+DEFAULT_BACKBONES = ('ghostnetv2-1.0x', 'ghostnetv2-1.3x', 'ghostnetv2-1.6x', 'mobilenetv2',
+                     'mobilenetv3-large', 'resnet18', 'efficientnet-b0')
 
 
 class Classifier(nn.Module):

@@ -6,9 +6,9 @@ from typing import List, Optional
 
 from mmengine.config import Config
 
-from ..checkpoint.reading import TRAIN_FROM_SCRATCH_HINT
-from ..models import FAMILY
-from .cli import same_file, special_file_kind
+from .checkpoint.reading import TRAIN_FROM_SCRATCH_HINT
+from .models import FAMILY
+from .utils.cli import same_file, special_file_kind
 
 PRETRAINED_HINT = (
     'The named configs read the official ImageNet weights by URL (downloaded once into '
