@@ -8,7 +8,8 @@ from mmengine.config import Config
 
 from .checkpoint.reading import TRAIN_FROM_SCRATCH_HINT
 from .models import FAMILY
-from .utils.cli import same_file, special_file_kind
+from .utils.cli import same_file
+from .utils.fileio import special_file_kind
 
 PRETRAINED_HINT = (
     'The named configs read the official ImageNet weights by URL (downloaded once into '

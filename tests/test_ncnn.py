@@ -19,8 +19,8 @@ from helpers import ROOT, once, randomise_bn
 import ncnn  # noqa: F401,E402  (required test dependencies, no skip)
 import pnnx  # noqa: F401,E402
 
-from test_onnx_export import (DEEPLABV3, DEEPLABV3_OPTIONS,  # noqa: E402
-                              _random_checkpoint)
+from helpers import DEEPLABV3, DEEPLABV3_OPTIONS  # noqa: E402
+from helpers import random_checkpoint as _random_checkpoint  # noqa: E402
 
 from ghostnetv2_mm.utils.cli import UserError  # noqa: E402
 

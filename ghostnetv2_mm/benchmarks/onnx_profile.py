@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ..utils.fileio import atomic_output
-from .runtimes import make_runner
+from .runtimes import make_runner, session  # noqa: F401 (session: re-exported)
 from .timing import interleaved
 
 #: Op types counted as convolution time (onnxruntime fuses Conv + activation into
@@ -36,31 +36,6 @@ from .timing import interleaved
 CONV_OPS = frozenset({'Conv', 'FusedConv', 'NchwcConv'})
 #: onnxruntime's conversions between NCHW and its blocked layout.
 LAYOUT_OPS = frozenset({'ReorderInput', 'ReorderOutput'})
-
-def session(path: str, threads: int = 1, profile_prefix: Optional[str] = None,
-            optimized_path: Optional[str] = None):
-    """An onnxruntime CPU session with all graph optimisations (the default level),
-    ``threads`` intra-op threads and one inter-op thread.
-
-    Args:
-        path (str): The ONNX file.
-        threads (int): Intra-op threads. Default: 1.
-        profile_prefix (str, optional): Turn the profiler on, writing there.
-        optimized_path (str, optional): Also write the optimised graph there.
-    """
-    import onnxruntime as ort
-    if not isinstance(threads, int) or threads < 1:
-        raise ValueError(f'threads={threads!r}: allowed: an int >= 1')
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    if profile_prefix is not None:
-        options.enable_profiling = True
-        options.profile_file_prefix = profile_prefix
-    if optimized_path is not None:
-        options.optimized_model_filepath = optimized_path
-    return ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
-
 
 def random_input(size: Tuple[int, int], batch: int = 1, seed: int = 0) -> np.ndarray:
     """A (batch, 3, H, W) float32 array of standard normal values."""

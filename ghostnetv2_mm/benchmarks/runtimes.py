@@ -5,7 +5,7 @@ once on a fixed input, on the runtime asked for, so that
 :func:`~.onnx_profile.time_interleaved` can time files on every runtime the same
 way (interleaved rounds).
 
-* onnxruntime: a CPU session with all graph optimisations (``onnx_profile.session``);
+* onnxruntime: a CPU session with all graph optimisations (:func:`session`);
 * OpenVINO: the file compiled for the CPU in latency mode with ``threads``
   inference threads; the ``fp32`` precision pins ``INFERENCE_PRECISION_HINT=f32``
   (on CPUs with AVX-512 BF16 or AMX OpenVINO otherwise runs bf16 by default);
@@ -43,6 +43,31 @@ PRECISIONS = {'onnxruntime': ('fp32',), 'openvino': ('fp32',),
 
 INSTALL_HINT = {'ncnn': 'pip install ncnn pnnx', 'openvino': 'pip install openvino',
                 'onnxruntime': 'pip install onnxruntime'}
+
+
+def session(path: str, threads: int = 1, profile_prefix: Optional[str] = None,
+            optimized_path: Optional[str] = None):
+    """An onnxruntime CPU session with all graph optimisations (the default level),
+    ``threads`` intra-op threads and one inter-op thread.
+
+    Args:
+        path (str): The ONNX file.
+        threads (int): Intra-op threads. Default: 1.
+        profile_prefix (str, optional): Turn the profiler on, writing there.
+        optimized_path (str, optional): Also write the optimised graph there.
+    """
+    import onnxruntime as ort
+    if not isinstance(threads, int) or threads < 1:
+        raise ValueError(f'threads={threads!r}: allowed: an int >= 1')
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
+    if optimized_path is not None:
+        options.optimized_model_filepath = optimized_path
+    return ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
 
 
 def check_runtime(runtime: str, precision: str = 'fp32') -> None:
@@ -150,7 +175,6 @@ def make_runner(runtime: str, onnx_path: str, x: np.ndarray, *, threads: int = 1
     if not isinstance(threads, int) or threads < 1:
         raise ValueError(f'threads={threads!r}: allowed: an int >= 1')
     if runtime == 'onnxruntime':
-        from .onnx_profile import session
         sess = session(onnx_path, threads)
         return functools.partial(sess.run, None, {sess.get_inputs()[0].name: x})
     if runtime == 'openvino':

@@ -16,11 +16,11 @@ import functools
 import math
 import os
 import signal
-import stat
 import sys
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 from ..errors import UserError  # noqa: F401  (tools import it from here)
+from .fileio import failed_path, special_file_kind
 
 ARGUMENT_STATUS = 2
 # The largest image side a tool takes (input sizes, --size, --shape): one feature map
@@ -262,23 +262,6 @@ def same_file(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
-def special_file_kind(path: str) -> Optional[str]:
-    """What ``path`` is when it exists and is neither a regular file nor a folder
-    (``'a character device'``, ``'a FIFO'``, ...), else None. Links are followed:
-    a link to ``/dev/null`` is a character device."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return None
-    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-        return None
-    for test, kind in ((stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block device'),
-                       (stat.S_ISFIFO, 'a FIFO (named pipe)'), (stat.S_ISSOCK, 'a socket')):
-        if test(mode):
-            return kind
-    return 'not a regular file'
-
-
 def check_output(path: str, option: str, inputs: Iterable[Tuple[str, Optional[str]]] = (),
                  suffixes: Optional[Sequence[str]] = None, is_dir: bool = False) -> None:
     """Refuse, before any work, an output that cannot be written or would destroy an
@@ -365,7 +348,6 @@ def kept_outputs(option: str, path: str, keep_failed: bool) -> List[Tuple[str, s
     """(option, path) of what an :class:`~ghostnetv2_mm.utils.fileio.atomic_output`
     of ``path`` may write: ``path``, and with ``--keep-failed`` its
     ``NAME.failed.EXT``, for :func:`check_outputs`."""
-    from .fileio import failed_path
     return [(option, path)] + ([('--keep-failed', failed_path(path))] if keep_failed else [])
 
 

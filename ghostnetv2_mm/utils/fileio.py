@@ -20,14 +20,32 @@ file of an open :class:`atomic_output` (an export inside a tool's output block)
 writes that file directly: the target is replaced once, when the block ends.
 """
 import os
+import stat
 import tempfile
 from typing import Optional
 
-from .cli import UserError, special_file_kind
+from ..errors import UserError
 
 TEMP_TAG = '.tmp-'
 # the temporary files of the atomic outputs now open (absolute paths)
 _OPEN_TEMPS = set()
+
+
+def special_file_kind(path: str) -> Optional[str]:
+    """What ``path`` is when it exists and is neither a regular file nor a folder
+    (``'a character device'``, ``'a FIFO'``, ...), else None. Links are followed:
+    a link to ``/dev/null`` is a character device."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    for test, kind in ((stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block device'),
+                       (stat.S_ISFIFO, 'a FIFO (named pipe)'), (stat.S_ISSOCK, 'a socket')):
+        if test(mode):
+            return kind
+    return 'not a regular file'
 
 
 def failed_path(path) -> str:
