@@ -104,7 +104,7 @@ def parse_args(argv=None):
     if args.plot:
         # the plot needs points with a top-1: refuse now, not after the whole run
         if not args.top1 and not args.peers:
-            parser.error(f'argument --plot: nothing to plot: no model has a top-1; give '
+            parser.error('argument --plot: nothing to plot: no model has a top-1; give '
                          '--top1 LABEL=ACC for an --onnx model, or --peers (they carry '
                          'their published top-1)')
         check_output(args.plot, '--plot', suffixes=('.png',))

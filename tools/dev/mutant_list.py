@@ -457,7 +457,8 @@ MUTANTS = [
          why='a misspelt --exclude-nodes name is ignored and the node quantised',
          tests=[SAFETY + 'test_tool_case[quantize-exclude-unknown-node]']),
     dict(name='get-model-reads-with-torch', file='ghostnetv2_mm/model_hub.py',
-         old='            read_checkpoint(pretrained)  # raises FileNotFoundError / CheckpointError',
+         old='            read_checkpoint(pretrained)  # raises FileNotFoundError / '
+             'CheckpointError',
          new='            pass',
          why="get_model(ours, pretrained=PATH) shows torch's raw unpickling error",
          tests=[SAFETY + 'test_get_model_of_ours_reads_a_bad_local_file_in_the_projects_'
