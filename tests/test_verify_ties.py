@@ -125,3 +125,15 @@ def test_segmentation_near_tie_pixels_pass_and_are_counted():
     got = reference.copy()
     got[0, :, 0] = 1
     assert argmax_differences(logits, reference, got) == (8, 0)
+
+
+def test_a_detection_that_hangs_on_a_first_stage_near_tie_passes_and_is_counted():
+    # a two-stage detector's RPN kept another of two equally scored proposals: the
+    # runtime lacks PyTorch's third detection, which is among the second-stage
+    # detections of the RPN's near-tie proposals (first_stage_alternatives)
+    alternatives = dict(bboxes=np.array([BOXES[2]], np.float32),
+                        scores=np.array([SCORES[2]], np.float32), labels=np.array([1]))
+    dets, labels = _runtime(BOXES[:2], SCORES[:2], LABELS[:2])
+    row = judge_detections(_pytorch(BOXES, SCORES, LABELS), dets, labels, BOUNDS, top=20,
+                           alternatives=alternatives)
+    assert row['real'] == [] and len(row['ties']) == 1 and 'first stage' in row['ties'][0]

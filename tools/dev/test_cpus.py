@@ -5,7 +5,8 @@ PyTorch picks its CPU kernels by the instructions the CPU has (``native``: AVX-5
 where present); ``ATEN_CPU_CAPABILITY=default|avx2|avx512`` forces a set. Each set
 and thread count sums floats in another order, so a test that hinges on which way
 rounding breaks a tie passes on one machine and fails on the next. Every combination
-of kernel set (default, avx2, avx512 where the CPU has it, native) and threads (1, 2)
+of kernel set (default, avx2, avx512 where the CPU has it and native is not already
+AVX-512, native) and threads (1, 2)
 runs the subset in its own pytest process; the threads reach the tests through
 ``GHOSTNETV2_TEST_THREADS`` (read by tests/conftest.py) and ``OMP_NUM_THREADS`` (for
 the tools the tests start).
@@ -41,12 +42,17 @@ def cpu_model() -> str:
             f"logical CPUs ({', '.join(extras) or 'no AVX2'})")
 
 
-def has_avx512() -> bool:
-    try:
-        with open('/proc/cpuinfo') as f:
-            return ' avx512f ' in f.read().replace('\n', ' ')
-    except OSError:
-        return False
+def capability(kernel: str) -> str:
+    """The kernel set PyTorch picks under ``ATEN_CPU_CAPABILITY=kernel`` (unset for
+    'native'), e.g. 'AVX512', 'AVX2', 'DEFAULT'."""
+    env = dict(os.environ)
+    env.pop('ATEN_CPU_CAPABILITY', None)
+    if kernel != 'native':
+        env['ATEN_CPU_CAPABILITY'] = kernel
+    out = subprocess.run([sys.executable, '-c', 'import torch; '
+                          'print(torch.backends.cpu.get_cpu_capability())'],
+                         env=env, capture_output=True, text=True)
+    return out.stdout.strip() or 'unknown'
 
 
 def counts(output: str) -> dict:
@@ -68,9 +74,14 @@ def main(argv=None) -> int:
     parser.add_argument('pytest_args', nargs='*',
                         help='more pytest arguments (after --), e.g. -k onnx')
     args = parser.parse_args(argv)
-    kernels = args.kernels or (['default', 'avx2'] + (['avx512'] if has_avx512() else [])
-                               + ['native'])
-    print(f'CPU: {cpu_model()}', flush=True)
+    native = capability('native')
+    kernels = args.kernels
+    if not kernels:
+        # avx512 only where the CPU has it and the native run does not already use it
+        kernels = ['default', 'avx2'] + (['avx512'] if native != 'AVX512'
+                                         and capability('avx512') == 'AVX512' else [])
+        kernels += ['native']
+    print(f'CPU: {cpu_model()}; PyTorch native kernels: {native}', flush=True)
     rows, failed = [], False
     for kernel in kernels:
         for threads in args.threads:
@@ -101,10 +112,10 @@ def main(argv=None) -> int:
     print('| ATEN_CPU_CAPABILITY | threads | passed | failed | skipped | time (s) |')
     print('|---|---|---|---|---|---|')
     for kernel, threads, found, seconds, _ in rows:
-        name = '(unset: native)' if kernel == 'native' else kernel
+        name = f'(unset: native, {native})' if kernel == 'native' else kernel
         print(f'| {name} | {threads} | {found["passed"]} | {found["failed"]} | '
               f'{found["skipped"]} | {seconds:.0f} |')
-    print(f'\nCPU: {cpu_model()}')
+    print(f'\nCPU: {cpu_model()}; PyTorch native kernels: {native}')
     return 1 if failed else 0
 
 
