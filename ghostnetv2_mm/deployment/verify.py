@@ -32,8 +32,6 @@ from .export import run_onnx
 # relative); 1e-4 leaves a margin of 8x over that, while a score off by 1e-3 (or a
 # box 1e-2 from a boundary) stays a real difference.
 ROUNDING = 1e-4
-# (the previous name of the tolerance, kept for callers)
-TIE_TOL = ROUNDING
 
 
 def rounding_tol(a, b):
@@ -596,8 +594,9 @@ def describe(row: Dict) -> str:
         if 'mask_identical' in row:
             what += f"; masks of the pairs {100 * row['mask_identical']:.3f}% identical pixels"
         if row.get('ties'):
-            extra.append(f"    {len(row['ties'])} near-tie(s) at the NMS / top-k / score "
-                         'threshold boundary, not counted: ' + '; '.join(row['ties']))
+            extra.append(f"    {len(row['ties'])} near-tie(s) at a boundary (NMS, top-k "
+                         'cut, score threshold, first stage), not counted: '
+                         + '; '.join(row['ties']))
         if row.get('real'):
             extra.append(f"    {len(row['real'])} real difference(s): "
                          + '; '.join(row['real']))
