@@ -137,3 +137,41 @@ def test_a_detection_that_hangs_on_a_first_stage_near_tie_passes_and_is_counted(
     row = judge_detections(_pytorch(BOXES, SCORES, LABELS), dets, labels, BOUNDS, top=20,
                            alternatives=alternatives)
     assert row['real'] == [] and len(row['ties']) == 1 and 'first stage' in row['ties'][0]
+
+
+class _Doubler(torch.nn.Module):
+    """A stand-in backbone (one output) and classifier (logits): x * 2."""
+    out_indices = (0,)
+
+    def forward(self, x, mode='tensor'):
+        return (x * 2,) if mode == 'tuple' else x.flatten(1) * 2
+
+
+def test_compare_takes_a_plain_callable_as_the_runtime():
+    from ghostnetv2_mm.deployment import BackboneExport
+    from ghostnetv2_mm.deployment.verify import compare
+
+    class Backbone(_Doubler):
+        def forward(self, x):
+            return super().forward(x, 'tuple')
+
+    wrapper = BackboneExport(Backbone())
+    (row,) = compare(None, wrapper, lambda x: [x.numpy() * 2], [(4, 4)])
+    assert row['ok'] and row['max_abs_diff'] == 0
+    (row,) = compare(None, wrapper, lambda x: [x.numpy() * 2 + 1e-3], [(4, 4)])
+    assert not row['ok']
+
+
+def test_a_classifier_top_1_swap_between_equal_logits_is_a_counted_near_tie():
+    from ghostnetv2_mm.deployment import ClassifierExport
+    from ghostnetv2_mm.deployment.verify import compare
+    # logits 1.0 and 0.99999994 (one float32 step apart) first and second
+    x = torch.tensor([0.5, 0.49999997, 0.1, 0.0]).view(1, 4, 1, 1)
+
+    def swapped(batch):  # the runtime's rounding made the second one win
+        logits = batch.flatten(1).numpy() * 2
+        logits[0, :2] = logits[0, 1::-1].copy()
+        return [logits]
+
+    (row,) = compare(None, ClassifierExport(_Doubler()), swapped, [], inputs=[x])
+    assert row['ok'] and (row['tied'], row['real']) == (1, 0)
