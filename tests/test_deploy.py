@@ -30,6 +30,7 @@ def _max_diff(a, b):
     return max((x - y).abs().max().item() for x, y in zip(a, b))
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize('arch,kwargs', [('1.0x', {}), ('1.3x', {}), ('1.6x', {}),
                                          ('1.0x', OS8), ('1.0x', OS16)],
                          ids=['1.0x', '1.3x', '1.6x', '1.0x-os8', '1.0x-os16'])
@@ -83,6 +84,7 @@ def test_built_in_deploy_mode_loads_a_fused_state_dict():
         assert _max_diff(fresh(x), model(x)) < 1e-4
 
 
+@pytest.mark.numerics
 def test_gate_broadcast_equals_interpolate():
     torch.manual_seed(0)
     for (h, w) in [(8, 12), (7, 9), (8, 9), (2, 2), (1, 6)]:
@@ -134,6 +136,7 @@ def test_fuse_checkpoint_round_trip(tmp_path):
     assert all(torch.equal(v, before[k]) for k, v in unfused.state_dict().items())
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize('classifier', [False, True], ids=['backbone', 'classifier'])
 def test_onnx_export_matches_onnxruntime(tmp_path, classifier):
     from ghostnetv2_mm.deployment import (export_onnx, onnx_session, run_onnx,
@@ -191,6 +194,7 @@ def test_deploy_keeps_the_mac_count():
     assert count_macs(deployed, x)[0] == count_macs(model, x)[0]
 
 
+@pytest.mark.numerics
 def test_folding_a_batch_norm_keeps_its_eps():
     """Where a channel's running variance is comparable to eps (1e-5), folding without
     eps would scale it by up to sqrt(2)."""

@@ -88,6 +88,7 @@ def _tame_branches(model):
     return model
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize('cls', [GhostNet, GhostNetV2, GhostNetV3])
 def test_onnx_export_equals_the_eval_mode_network(tmp_path, cls):
     """Every export form (SE as convs, the one-node DFC pooling, the resize sized by
@@ -102,6 +103,7 @@ def test_onnx_export_equals_the_eval_mode_network(tmp_path, cls):
         assert _max_diff(expected, run_onnx(sess, x)) < 1e-4, size
 
 
+@pytest.mark.numerics
 def test_static_shape_export_is_fixed_and_equals_the_eval_mode_network(tmp_path):
     model = randomise_bn(GhostNetV2('1.0x', out_indices=TAPS)).eval()
     path = _export(model, tmp_path / 'static.onnx', size=(65, 77), dynamic=False, batch=2)

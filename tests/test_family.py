@@ -44,6 +44,7 @@ def max_diffs(got, expected, layers=LAST_OF_EACH_STRIDE):
     return {i: (got[i] - expected[i]).abs().max().item() for i in layers}
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize('type_name', ['GhostNet', 'GhostNetV3'])
 @pytest.mark.parametrize('size', [(64, 96), (65, 77)])
 def test_training_layout_matches_timm(type_name, size):
@@ -56,6 +57,7 @@ def test_training_layout_matches_timm(type_name, size):
     assert max(diffs.values()) < 1e-4, diffs
 
 
+@pytest.mark.numerics
 def test_deployed_v3_matches_timm_reparameterized():
     reference = timm_model('GhostNetV3')
     ours = ours_from(reference, GhostNetV3).switch_to_deploy()
@@ -66,6 +68,7 @@ def test_deployed_v3_matches_timm_reparameterized():
     assert max(diffs.values()) < 1e-4, diffs
 
 
+@pytest.mark.numerics
 def test_v3_reparameterize_folds_only_the_branches_and_keeps_the_outputs():
     model = ours_from(timm_model('GhostNetV3'), GhostNetV3)
     folded = copy.deepcopy(model).reparameterize()
@@ -95,6 +98,7 @@ def test_v3_classifier_with_folded_branches_has_timms_deployed_parameter_count()
     assert count_parameters(reference) == 6_147_588
 
 
+@pytest.mark.numerics
 def test_deployed_v3_is_the_deployed_v2_graph():
     x = torch.randn(1, 3, 64, 64)
     v2 = GhostNetV2(out_indices=ALL_LAYERS, deploy=True)

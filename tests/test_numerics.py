@@ -149,6 +149,7 @@ def _dfc_probes(model):
     return seen, handles
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize('arch', ARCHS)
 def test_bfloat16_autocast_forward_and_backward_stay_finite(arch):
     torch.manual_seed(0)
@@ -181,6 +182,7 @@ def test_dfc_gate_is_computed_in_float32_under_autocast():
     assert all(0.0 <= lo <= hi <= 1.0 for lo, hi in seen['gate_range'])
 
 
+@pytest.mark.numerics
 def test_dfc_gate_under_autocast_equals_float32_sigmoid_of_the_branch():
     torch.manual_seed(0)
     dfc = DFCAttention(16, 24).eval()
@@ -194,6 +196,7 @@ def test_dfc_gate_under_autocast_equals_float32_sigmoid_of_the_branch():
     torch.testing.assert_close(gate, reference, rtol=0, atol=0)
 
 
+@pytest.mark.numerics
 def test_dfc_product_under_autocast_rounds_the_float32_gate_once():
     """What the DFCAttention docstring states: the gate is float32; the gated features
     are the bfloat16 features times the gate rounded to bfloat16, nothing else."""

@@ -2,6 +2,7 @@
 against the PyTorch ``predict``, small inputs in the exported graph, and INT8
 quantisation. No timing assertions."""
 import os
+import re
 import subprocess
 import sys
 
@@ -21,8 +22,12 @@ import onnxruntime as ort  # noqa: E402  (required test dependencies, no skip)
 from ghostnetv2_mm.deployment import (BackboneExport, build_model, export_onnx,  # noqa: E402
                                       onnx_session, quantize_int8, quantized_node_counts,
                                       run_onnx, wrap_for_export)
-from ghostnetv2_mm.deployment.verify import (compare, pair_detections,  # noqa: E402
+from ghostnetv2_mm.deployment.verify import (argmax_differences, compare,  # noqa: E402
+                                              detection_boundaries, judge_detections,
                                               torch_detections)
+
+# Every test here compares float results of two implementations (PyTorch, onnxruntime)
+pytestmark = pytest.mark.numerics
 
 MASK_RCNN = os.path.join(ROOT, 'configs', 'mask-rcnn_ghostnetv2_coco.py')
 MASK_RCNN_OPTIONS = {
@@ -88,13 +93,16 @@ def test_retinanet_onnx_matches_predict_at_two_sizes(retinanet):
         x = torch.randn(2, 3, *size, generator=gen)
         dets, labels = run_onnx(session, x)
         assert dets.shape == (2, 100, 5) and labels.shape == (2, 100)
-        expected = torch_detections(model, x, top=20)
+        expected = torch_detections(model, x)
         for i, exp in enumerate(expected):
-            assert len(exp['scores']) == 20  # random weights: plenty of boxes
-            # each of PyTorch's 20 best has its ONNX twin: same label, IoU > 0.99,
-            # score within 1e-3 (ties may swap ranks)
-            partners, _ = pair_detections(exp, dets[i], labels[i])
-            assert min(partners) >= 0, size
+            assert len(exp['scores']) >= 20  # random weights: plenty of boxes
+            # each of PyTorch's 20 best has its ONNX twin (same label, IoU > 0.99,
+            # score equal to rounding) anywhere in the output, or is a near-tie at a
+            # boundary (NMS, top-k cut, score threshold); so is each of the ONNX 20 best
+            judged = judge_detections(exp, dets[i], labels[i], detection_boundaries(model),
+                                      top=20)
+            assert judged['real'] == [], (size, judged)
+            assert judged['matched'] >= 20 - len(judged['ties']), (size, judged)
 
 
 def test_retinanet_onnx_pads_with_zero_rows_and_keeps_the_nms(retinanet):
@@ -143,14 +151,14 @@ def test_mask_rcnn_onnx_without_detections_gives_only_padding_rows(tmp_path):
 def test_mask_rcnn_onnx_matches_predict(mask_rcnn, size):
     model, session, _ = mask_rcnn
     (row,) = compare(model, wrap_for_export(model), session, [size], batch=2, top=100)
-    # PyTorch's (up to) 100 detections per image have their ONNX twins: same label,
-    # IoU > 0.99, score within 1e-3; their masks, pasted, equal pixel for pixel. Near
-    # by proposals of these random features can score equal to 1e-6, and which of two
-    # such boxes NMS keeps then follows float rounding (seen: one swap, and the 100th
-    # detection changing with it, with PyTorch on 1 thread): at most 2 of the 200 may
-    # differ. (A RoI pooled from the wrong level costs 4 or more; see make mutants.)
+    # PyTorch's (up to) 100 detections per image have their ONNX twins (same label,
+    # IoU > 0.99, score equal to rounding) or are near-ties at a boundary: nearby
+    # proposals of these random features can score equal to 1e-6, and which of two
+    # such boxes NMS keeps then follows float rounding. Their masks, pasted, equal
+    # pixel for pixel. (A RoI pooled from the wrong level changes scores: real.)
     assert row['expected'] >= 150  # both images: plenty of detections to compare
-    assert row['matched'] >= row['expected'] - 2, row
+    assert row['real'] == [] and row['ok'], row
+    assert row['matched'] >= row['expected'] - row['tied'], row
     assert row['mask_identical'] >= 0.999, row
 
 
@@ -162,8 +170,13 @@ def test_deeplabv3_onnx_matches_predict_at_two_sizes(deeplabv3):
         (output,) = run_onnx(session, x)
         assert output.shape == (2, 1, *size)
         with torch.no_grad():
-            expected = torch.stack([r.pred_sem_seg.data for r in model.predict(x)]).numpy()
+            results = model.predict(x)
+        expected = torch.stack([r.pred_sem_seg.data for r in results]).numpy()
+        logits = torch.stack([r.seg_logits.data for r in results]).numpy()
+        # a pixel may differ only where PyTorch's two best logits agree to rounding
         assert (output == expected).mean() >= 0.999
+        _, real = argmax_differences(logits, expected[:, 0], output[:, 0])
+        assert real == 0, size
 
 
 @pytest.mark.parametrize('traced_at', [(8, 8), (1, 1), (5, 7)],
@@ -263,13 +276,18 @@ def test_onnx_predictor_gives_inference_detectors_mask_rcnn_results(mask_rcnn, t
     ref = inference_detector(model, image).pred_instances
     h, w = mmcv.imread(image).shape[:2]
     assert got.masks.shape == (len(got), h, w) and len(got) == len(ref) > 50
-    # every PyTorch detection has its ONNX twin in original-image pixels, and the
-    # twins' masks (pasted at the original size) are the same pixels
+    # every PyTorch detection has its ONNX twin in original-image pixels (or is a
+    # near-tie at a boundary), and the twins' masks (pasted at the original size) are
+    # the same pixels
     dets = torch.cat([got.bboxes, got.scores[:, None]], dim=1).numpy()
     expected = dict(bboxes=ref.bboxes, scores=ref.scores, labels=ref.labels)
-    partners, _ = pair_detections(expected, dets, got.labels.numpy())
-    assert min(partners) >= 0
-    identical = float((got.masks[partners] == ref.masks).float().mean())
+    judged = judge_detections(expected, dets, got.labels.numpy(),
+                              detection_boundaries(model), top=len(ref))
+    assert judged['real'] == [], judged
+    pairs = [(i, p) for i, p in enumerate(judged['partners']) if p >= 0]
+    assert len(pairs) >= len(ref) - len(judged['ties'])
+    mine, theirs = [i for i, _ in pairs], [p for _, p in pairs]
+    identical = float((got.masks[theirs] == ref.masks[mine]).float().mean())
     assert identical >= 0.999
     out = str(tmp_path / 'drawn.png')
     predictor.draw(image, predictor(image), out)
@@ -282,22 +300,27 @@ def test_export_tool_checks_a_detector_on_images(tmp_path, mask_rcnn, toy_root):
     _, _, ckpt = mask_rcnn
     options = [f'{k}={v}' for k, v in MASK_RCNN_OPTIONS.items()]
     images = [os.path.join(toy_root, 'images', split) for split in ('training', 'validation')]
-    # PyTorch on one thread: with random weights the 11th detection of the first
-    # image is a float near-tie that PyTorch itself decides one way on 2 threads and
-    # the other on 1 (where onnxruntime agrees), so the reference is made not to
-    # depend on the machine's core count.
+    # With random weights, boxes of these images score equal to 1e-7 (near-ties at
+    # NMS and the top-k cut) which the CPU's kernels and thread count decide either
+    # way: the check counts them, and fails only on real differences.
     out = subprocess.run(
         [sys.executable, 'tools/deployment/export_onnx.py', '--config', MASK_RCNN,
          '--checkpoint', ckpt, '--out', str(tmp_path / 'm.onnx'), '--export-size', '96',
          '--check-images', *images, '--cfg-options', *options],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, OMP_NUM_THREADS='1'))
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     summary = next(line for line in out.stdout.splitlines() if line.startswith('all '))
-    assert summary.startswith('all 6 inputs:')
-    matched, expected = map(int, summary.split()[3].split('/'))
-    assert matched == expected >= 6 * 20  # the top 20 of each image
-    assert float(summary.split()[-2].rstrip('%')) >= 99.9  # masks identical
+    numbers = re.match(r'all 6 inputs: (\d+)/(\d+) detections matched, (\d+) near-ties '
+                       r'not counted, (\d+) real differences, .* masks >= ([\d.]+)% '
+                       'identical$', summary)
+    assert numbers, summary
+    matched, expected, tied, real, masks = map(float, numbers.groups())
+    assert expected >= 6 * 20 and real == 0  # the top 20 of each image
+    assert matched >= expected - tied
+    assert masks >= 99.9
+    # near-ties are named with their boundary under their image's line
+    assert (tied > 0) == ('near-tie(s) at a boundary' in out.stdout)
+    assert (tmp_path / 'm.onnx').exists()
 
 
 def test_export_tool_names_a_missing_check_image(tmp_path):

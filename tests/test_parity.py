@@ -10,6 +10,10 @@ from ghostnetv2_mm.models import GhostNetV2, build_classifier
 from helpers import randomise_bn
 
 
+# float parity with timm: make test-cpus runs it under every CPU kernel set
+pytestmark = pytest.mark.numerics
+
+
 def make_pair(arch):
     """timm's model with non-trivial BatchNorm statistics; our backbone (every layer
     as an output) and our mmpretrain classifier, both loaded with its state dict."""

@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     import torch
 
     from ghostnetv2_mm.deployment.export import build_for_export, export_metadata, task_of
-    from ghostnetv2_mm.deployment.verify import compare, describe, summarise
+    from ghostnetv2_mm.deployment.verify import compare, describe, overall, summarise
     from ghostnetv2_mm.utils.fileio import atomic_output
     cfg = None
     if args.config:
@@ -182,9 +182,7 @@ def main(argv=None) -> int:
         for row in rows:
             print(describe(row))
         if len(rows) > 2 and 'matched' in rows[0]:
-            print(f"all {len(rows)} inputs: {sum(r['matched'] for r in rows)}/"
-                  f"{sum(r['expected'] for r in rows)} detections matched, max score diff "
-                  f"{max(r['max_score_diff'] for r in rows):.2e}")
+            print(overall(rows))
         ok, verdict = summarise(rows)
         if not ok:
             for out in outs:

@@ -172,7 +172,7 @@ def main(argv=None) -> int:
     from ghostnetv2_mm.deployment import (compare, describe, export_onnx, onnx_session,
                                           wrap_for_export)
     from ghostnetv2_mm.deployment.export import export_metadata
-    from ghostnetv2_mm.deployment.verify import summarise
+    from ghostnetv2_mm.deployment.verify import overall, summarise
     from ghostnetv2_mm.utils.fileio import atomic_output
     cfg = None
     if args.config:
@@ -210,11 +210,7 @@ def main(argv=None) -> int:
         for row in rows:
             print(describe(row))
         if len(rows) > 2 and 'matched' in rows[0]:
-            masks = [r['mask_identical'] for r in rows if 'mask_identical' in r]
-            print(f"all {len(rows)} inputs: {sum(r['matched'] for r in rows)}/"
-                  f"{sum(r['expected'] for r in rows)} detections matched, max score diff "
-                  f"{max(r['max_score_diff'] for r in rows):.2e}"
-                  + (f', masks >= {100 * min(masks):.3f}% identical' if masks else ''))
+            print(overall(rows))
         ok, verdict = summarise(rows)
         if not ok:
             out.fail(verdict)

@@ -32,6 +32,8 @@ MASK_RCNN_ONNX = ['tests/test_onnx_export.py::test_mask_rcnn_onnx_matches_predic
 SAFETY = 'tests/test_tool_safety.py::'
 ATTACKS = 'tests/test_safe_loading_attacks.py::'
 T_GRAPH = 'tests/test_export_graph.py::'
+T_TIES = 'tests/test_verify_ties.py::'
+VERIFY = 'ghostnetv2_mm/deployment/verify.py'
 ONNX_GRAPH = [T_GRAPH + 'test_exported_backbone_has_no_shape_arithmetic_gemm_or_casts']
 ONNX_EQUALS_EVAL = [T_GRAPH + 'test_onnx_export_equals_the_eval_mode_network[GhostNetV2]']
 ONNX_PADDED = [T_GRAPH + 'test_ghost_concats_feeding_convs_are_padded_to_16_channels']
@@ -524,4 +526,41 @@ MUTANTS = [
          why='concatenations that feed the DFC gate product or a residual add are '
              'padded too (NCHW ops then carry the padding; shapes no longer match)',
          tests=ONNX_PADDED),
+    # the export check's judgement (deployment/verify.py): near-ties at a boundary
+    # are counted, everything else fails
+    dict(name='ties-far-from-a-boundary', file=VERIFY,
+         old="tied[id(other)], bounds) or _first_stage(i, own, alternatives)",
+         new="tied[id(other)], bounds) or _first_stage(i, own, alternatives) or 'any'",
+         why='a missing detection far from every boundary is counted as a near-tie',
+         tests=[T_TIES + 'test_a_missing_box_away_from_every_boundary_fails']),
+    dict(name='rounding-tolerance-widened', file=VERIFY,
+         old='ROUNDING = 1e-4', new='ROUNDING = 1e-2',
+         why='a score off by 1e-3 passes as float rounding',
+         tests=[T_TIES + 'test_a_score_off_by_1e_3_fails']),
+    dict(name='partners-searched-in-the-top-k-only', file=VERIFY,
+         old="""                                         _as_dets(run), run['labels'])""",
+         new="""                                         _as_dets(run)[:run_top], run['labels'][:run_top])""",
+         why="PyTorch's detections are looked for in the runtime's top k only",
+         tests=[T_TIES + 'test_a_partner_is_found_beyond_the_runtime_top_k']),
+    dict(name='top-k-cut-ties-not-seen', file=VERIFY,
+         old='        if within_rounding(score, other_cut):',
+         new='        if False:',
+         why='a near-tie at the top-k cut fails the check',
+         tests=[T_TIES + 'test_a_near_tie_at_rank_k_passes_and_is_counted']),
+    dict(name='nms-iou-ties-not-seen', file=VERIFY,
+         old='        if within_rounding(o, thr):',
+         new='        if False:',
+         why='an NMS flip at the IoU threshold fails the check',
+         tests=[T_TIES + 'test_an_nms_flip_at_the_iou_threshold_passes_and_is_counted']),
+    dict(name='first-stage-ties-not-seen', file=VERIFY,
+         old='    if partner < 0:\n        return None\n',
+         new='    if True:\n        return None\n',
+         why="a detection hanging on an RPN near-tie fails a two-stage detector's check",
+         tests=[T_TIES + 'test_a_detection_that_hangs_on_a_first_stage_near_tie_passes_and_is_'
+                'counted']),
+    dict(name='segmentation-ties-ignore-the-logits', file=VERIFY,
+         old='        near = within_rounding(best2[:, 0], best2[:, 1])',
+         new='        near = np.ones_like(differ)',
+         why='every differing pixel counts as a near-tie',
+         tests=[T_TIES + 'test_a_wrong_segmentation_region_fails']),
 ]
