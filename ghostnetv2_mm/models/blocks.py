@@ -41,18 +41,11 @@ from .utils import make_divisible
 def _is_onnx_exporting() -> bool:
     """True under ``torch.onnx.export(dynamo=False)`` (TorchScript tracing), where the
     DFC pooling and the gate resize are written as single ONNX ops by the
-    ``symbolic`` of :class:`_OnnxGatePool` and :class:`_OnnxResizeLike`."""
+    ``symbolic`` of :class:`_OnnxGatePool` and :class:`_OnnxResizeLike`, and the
+    deploy-mode SE as 1x1 convs (no Flatten / Gemm; see :class:`SqueezeExcite`).
+    (torch.export takes the eager ops, so that its programs equal eager bit for bit.)"""
     onnx = getattr(torch, 'onnx', None)
     return bool(onnx is not None and onnx.is_in_onnx_export())
-
-
-def _is_exporting() -> bool:
-    """True under torch.onnx or torch.export tracing, where the deploy-mode SE takes its
-    export form (1x1 convs on the pooled map, no Flatten / Gemm; see below)."""
-    compiler = getattr(torch, 'compiler', None)
-    if compiler is not None and hasattr(compiler, 'is_exporting') and compiler.is_exporting():
-        return True
-    return _is_onnx_exporting()
 
 
 def _is_capturing(x) -> bool:
@@ -313,7 +306,7 @@ class SqueezeExcite(BaseModule):
         return x * F.hardsigmoid(gate)
 
     def _forward_deploy(self, x: torch.Tensor) -> torch.Tensor:
-        if _is_exporting():
+        if _is_onnx_exporting():
             # The ONNX form: the Linear layers as 1x1 convs on the (N, C, 1, 1) mean,
             # so the graph needs no Flatten / Gemm / Reshape (which onnxruntime runs
             # outside its blocked layout) and reads no sizes.

@@ -245,7 +245,7 @@ MUTANTS = [
          why="the exported SE forgets its hidden ReLU",
          tests=ONNX_EQUALS_EVAL),
     dict(name='onnx-se-as-gemm', file=BLOCKS,
-         old='''        if _is_exporting():
+         old='''        if _is_onnx_exporting():
             # The ONNX form: the Linear layers''',
          new='''        if False:
             # The ONNX form: the Linear layers''',
