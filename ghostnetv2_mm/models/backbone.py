@@ -24,6 +24,20 @@ from .deploy import check_foldable
 from .utils import make_divisible
 
 
+# A torch.fx leaf: a symbolically traced graph keeps this call (and so the error
+# below) instead of failing on the Python test of a traced tensor's shape. Under
+# torch.export / torch.compile the rank and the channel count are static: no guard.
+@torch.fx.wrap
+def check_input(x: torch.Tensor, in_channels: int, owner: str) -> torch.Tensor:
+    """Return ``x`` if it is an (N, ``in_channels``, H, W) batch; raise ValueError
+    naming the shape and what is allowed otherwise."""
+    if x.dim() != 4 or x.shape[1] != in_channels:
+        raise ValueError(
+            f'{owner}: input of shape {tuple(x.shape)} does not match '
+            f'in_channels={in_channels}; allowed: (N, {in_channels}, H, W)')
+    return x
+
+
 class BaseGhostNet(BaseModule):
     """The GhostNet-family backbone; use :class:`GhostNet`, :class:`GhostNetV2` or
     :class:`GhostNetV3`.
@@ -212,10 +226,7 @@ class BaseGhostNet(BaseModule):
 
     # -------------------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f'{type(self).__name__}: input of shape {tuple(x.shape)} does not match '
-                f'in_channels={self.in_channels}; allowed: (N, {self.in_channels}, H, W)')
+        x = check_input(x, self.in_channels, type(self).__name__)
         if self._deploy_channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         outs = []

@@ -38,17 +38,31 @@ from .deploy import (DeployConv2d, conv_module_to_linear, fold_parallel_branches
 from .utils import make_divisible
 
 
-def _is_exporting() -> bool:
-    """True under torch.onnx / torch.export tracing, where the deploy blocks take their
-    export forms: one ``Resize`` sized by the ghost output instead of the view trick,
-    one ``AveragePool`` for the DFC pooling, the SE as 1x1 convs (see below)."""
-    compiler = getattr(torch, 'compiler', None)
-    if compiler is not None and hasattr(compiler, 'is_exporting') and compiler.is_exporting():
-        return True
+def _is_onnx_exporting() -> bool:
+    """True under ``torch.onnx.export(dynamo=False)`` (TorchScript tracing), where the
+    DFC pooling and the gate resize are written as single ONNX ops by the
+    ``symbolic`` of :class:`_OnnxGatePool` and :class:`_OnnxResizeLike`, and the
+    deploy-mode SE as 1x1 convs (no Flatten / Gemm; see :class:`SqueezeExcite`).
+    (torch.export takes the eager ops, so that its programs equal eager bit for bit.)"""
     onnx = getattr(torch, 'onnx', None)
     return bool(onnx is not None and onnx.is_in_onnx_export())
 
 
+def _is_capturing(x) -> bool:
+    """True while a graph is captured from ``x``'s computation by ``torch.fx``
+    (``x`` is then a ``Proxy``: its sizes, dtype and layout are unknown, and a Python
+    branch on them is an error) or by ``torch.compile`` / ``torch.export`` (sizes may
+    be symbolic: a branch on them adds a shape guard). The blocks then skip their eager
+    fast paths (the view trick, in-place products), which only exist for speed and
+    give the same values as the plain ops they replace."""
+    return isinstance(x, torch.fx.Proxy) or torch.compiler.is_compiling()
+
+
+# A torch.fx leaf: symbolic tracing records a call to this function instead of
+# tracing into it, so a traced graph picks the kernel from the sizes it is run at
+# (every size, 1 px included), as the eager network does. Under torch.export the
+# sides are symbolic: ``min`` adds the guard side >= 2 (input sides >= 33).
+@torch.fx.wrap
 def _eager_gate_pool(x: torch.Tensor) -> torch.Tensor:
     kernel = (min(2, x.shape[-2]), min(2, x.shape[-1]))
     return F.avg_pool2d(x, kernel_size=kernel, stride=kernel)
@@ -109,6 +123,12 @@ def multiply_by_gate(out: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     use ``F.interpolate``. Without autograd the product is written into ``out`` in
     place. The gate is first rounded to ``out``'s dtype.
     """
+    if _is_capturing(out):
+        # Graph capture: the plain ops, no test of sizes, dtypes or layout (values
+        # are those of the fast path, which is bit-identical to them).
+        gate = F.interpolate(gate.to(out.dtype), size=(out.shape[-2], out.shape[-1]),
+                             mode='nearest')
+        return out * gate
     if gate.dtype != out.dtype:
         gate = gate.to(out.dtype)
     n, c, height, width = out.shape
@@ -117,7 +137,7 @@ def multiply_by_gate(out: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     # Only for channels-last maps: there the innermost dim of the 6-D view is the
     # contiguous channel dim and the product vectorises; on an NCHW map the innermost
     # dim would be the 2-long repeat, which is slower than F.interpolate's kernel.
-    if not torch.jit.is_tracing() and not _is_exporting() \
+    if not torch.jit.is_tracing() and not _is_onnx_exporting() \
             and height == 2 * gh and width == 2 * gw and c > 1 \
             and out.is_contiguous(memory_format=torch.channels_last):
         view = out.view(n, c, gh, 2, gw, 2)
@@ -126,7 +146,7 @@ def multiply_by_gate(out: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
             return (view * gate).reshape(n, c, height, width)
         view.mul_(gate)
         return out
-    if _is_exporting():
+    if _is_onnx_exporting():
         gate = _OnnxResizeLike.apply(gate, out)
     else:
         gate = F.interpolate(gate, size=(height, width), mode='nearest')
@@ -286,7 +306,7 @@ class SqueezeExcite(BaseModule):
         return x * F.hardsigmoid(gate)
 
     def _forward_deploy(self, x: torch.Tensor) -> torch.Tensor:
-        if _is_exporting():
+        if _is_onnx_exporting():
             # The ONNX form: the Linear layers as 1x1 convs on the (N, C, 1, 1) mean,
             # so the graph needs no Flatten / Gemm / Reshape (which onnxruntime runs
             # outside its blocked layout) and reads no sizes.
@@ -294,10 +314,9 @@ class SqueezeExcite(BaseModule):
             hidden = self.act(_linear_as_conv(pooled, self.conv_reduce))
             gate = F.hardsigmoid(_linear_as_conv(hidden, self.conv_expand))
         else:
-            n, c = x.shape[:2]
             hidden = self.act(self.conv_reduce(x.mean((2, 3))))
-            gate = F.hardsigmoid(self.conv_expand(hidden), inplace=True).view(n, c, 1, 1)
-        if torch.is_grad_enabled():
+            gate = F.hardsigmoid(self.conv_expand(hidden), inplace=True)[:, :, None, None]
+        if torch.is_grad_enabled() or _is_capturing(x):
             return x * gate
         return x.mul_(gate)  # ``x`` is the block's own intermediate: safe without autograd
 
@@ -367,7 +386,7 @@ class DFCAttention(BaseModule):
         pool: the same values at every size (averaging a pixel with its copy gives
         the pixel, up to float rounding).
         """
-        if _is_exporting():
+        if _is_onnx_exporting():
             return _OnnxGatePool.apply(x)
         if not torch.jit.is_tracing():
             return _eager_gate_pool(x)
@@ -386,11 +405,14 @@ class DFCAttention(BaseModule):
         :func:`multiply_by_gate` takes in deploy mode).
         """
         attn = self.vertical(self.horizontal(self.reduce(self.downsample(x))))
-        # (no cast when already float32: a traced graph would keep a no-op Cast node)
-        gate = torch.sigmoid(attn if attn.dtype == torch.float32 else attn.float())
+        # (no cast when already float32: a traced graph would keep a no-op Cast node;
+        # under torch.fx the dtype is unknown, and the cast is a no-op at run time)
+        if isinstance(attn, torch.fx.Proxy) or attn.dtype != torch.float32:
+            attn = attn.float()
+        gate = torch.sigmoid(attn)
         if size is None:
             return gate
-        return F.interpolate(gate, size=tuple(size), mode='nearest')
+        return F.interpolate(gate, size=(size[0], size[1]), mode='nearest')
 
     def switch_to_deploy(self) -> None:
         """Fold the norms into the three convs (see ``deploy.py`` for why the
@@ -432,6 +454,8 @@ class GhostModule(BaseModule):
         self.deploy = deploy
         intrinsic = math.ceil(out_channels / ratio)
         cheap = intrinsic * (ratio - 1)
+        # Known when built (a traced graph cannot test the concatenated width).
+        self._trim = intrinsic + cheap != out_channels
         unit = dict(norm_cfg=norm_cfg, act_cfg=act_cfg, num_branches=num_branches,
                     deploy=deploy)
         # V3: the 1x1 primary conv has no scale branch (it is 1x1 already) and no
@@ -447,13 +471,14 @@ class GhostModule(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         intrinsic = self.primary_conv(x)
         out = torch.cat([intrinsic, self.cheap_operation(intrinsic)], dim=1)
-        if out.shape[1] != self.out_channels:  # odd out_channels: drop the extra map
+        if self._trim:  # odd out_channels: drop the extra map
             out = out[:, :self.out_channels]
         if self.dfc is None:
             return out
         if self.deploy:
             return multiply_by_gate(out, self.dfc(x))
-        return out * self.dfc(x, out.shape[-2:]).to(out.dtype)
+        # (the sizes one by one: a traced graph can index a size, not unpack it)
+        return out * self.dfc(x, (out.shape[-2], out.shape[-1])).to(out.dtype)
 
     def reparameterize(self) -> None:
         """Fold GhostNetV3's parallel branches into single convs (nothing else)."""
@@ -556,12 +581,13 @@ class GhostBottleneck(BaseModule):
             out = self.se(out)
         out = self.ghost2(out)
         shortcut = self.shortcut(x)
-        if self.deploy and not torch.is_grad_enabled() and out.dtype == shortcut.dtype:
+        if self.deploy and not torch.is_grad_enabled() and not _is_capturing(out) \
+                and out.dtype == shortcut.dtype:
             return out.add_(shortcut)  # ``out`` is a fresh tensor: safe without autograd
         return out + shortcut
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.with_cp and x.requires_grad:
+        if self.with_cp and not isinstance(x, torch.fx.Proxy) and x.requires_grad:
             return cp.checkpoint(self._forward, x, use_reentrant=False)
         return self._forward(x)
 

@@ -34,6 +34,7 @@ ATTACKS = 'tests/test_safe_loading_attacks.py::'
 T_GRAPH = 'tests/test_export_graph.py::'
 T_TIES = 'tests/test_verify_ties.py::'
 VERIFY = 'ghostnetv2_mm/deployment/verify.py'
+CAPTURE = 'tests/test_capture.py::'
 ONNX_GRAPH = [T_GRAPH + 'test_exported_backbone_has_no_shape_arithmetic_gemm_or_casts']
 ONNX_EQUALS_EVAL = [T_GRAPH + 'test_onnx_export_equals_the_eval_mode_network[GhostNetV2]']
 ONNX_PADDED = [T_GRAPH + 'test_ghost_concats_feeding_convs_are_padded_to_16_channels']
@@ -66,13 +67,13 @@ MUTANTS = [
              'to fit, so nothing crashes)',
          tests=PARITY),
     dict(name='dfc-hard-sigmoid-gate', file=BLOCKS,
-         old='gate = torch.sigmoid(attn if attn.dtype == torch.float32 else attn.float())',
-         new='gate = F.hardsigmoid(attn if attn.dtype == torch.float32 else attn.float())',
+         old='gate = torch.sigmoid(attn)',
+         new='gate = F.hardsigmoid(attn)',
          why='the DFC gate is a hard sigmoid instead of a sigmoid',
          tests=PARITY),
     dict(name='dfc-bilinear-resize', file=BLOCKS,
-         old="return F.interpolate(gate, size=tuple(size), mode='nearest')",
-         new="return F.interpolate(gate, size=tuple(size), mode='bilinear')",
+         old="return F.interpolate(gate, size=(size[0], size[1]), mode='nearest')",
+         new="return F.interpolate(gate, size=(size[0], size[1]), mode='bilinear')",
          why='the gate is resized bilinearly instead of nearest',
          tests=PARITY),
     dict(name='dfc-default-blocks', file=ARCH,
@@ -270,7 +271,7 @@ MUTANTS = [
          why="the exported SE forgets its hidden ReLU",
          tests=ONNX_EQUALS_EVAL),
     dict(name='onnx-se-as-gemm', file=BLOCKS,
-         old='''        if _is_exporting():
+         old='''        if _is_onnx_exporting():
             # The ONNX form: the Linear layers''',
          new='''        if False:
             # The ONNX form: the Linear layers''',
@@ -282,12 +283,28 @@ MUTANTS = [
          why='the exported gate resize computes its size with Gather / Unsqueeze / Concat',
          tests=ONNX_GRAPH),
     dict(name='onnx-pool-crop-and-pad', file=BLOCKS,
-         old='''        if _is_exporting():
+         old='''        if _is_onnx_exporting():
             return _OnnxGatePool.apply(x)''',
          new='''        if False:
             return _OnnxGatePool.apply(x)''',
          why='the exported DFC pooling crops and pads the full-size map again',
          tests=ONNX_GRAPH),
+    # ------------------------------------------------------------ graph capture
+    dict(name='capture-pool-traced-into', file=BLOCKS,
+         old='@torch.fx.wrap\ndef _eager_gate_pool',
+         new='def _eager_gate_pool',
+         why='torch.fx traces into the DFC pooling and stops at min(2, side)',
+         tests=[CAPTURE + 'test_fx_graph_equals_eager_down_to_one_pixel[train]']),
+    dict(name='capture-input-check-traced-into', file=BACKBONE,
+         old='@torch.fx.wrap\ndef check_input',
+         new='def check_input',
+         why='torch.fx traces into the input check and stops at its shape test',
+         tests=[CAPTURE + 'test_fx_graph_keeps_the_input_check']),
+    dict(name='capture-gate-fast-path', file=BLOCKS,
+         old='    if _is_capturing(out):\n',
+         new='    if False:\n',
+         why='the deploy gate product tests sizes and layout under capture',
+         tests=[CAPTURE + 'test_fx_graph_equals_eager_at_odd_sizes[GhostNetV2-deploy]']),
     # ------------------------------------------------------------ whole-model ONNX
     dict(name='onnx-roi-level-coarser', file=WRAPPERS,
          old='level = torch.floor(torch.log2(scale / extractor.finest_scale + 1e-6))',
