@@ -25,7 +25,7 @@ import os
 import sys
 
 from ghostnetv2_mm.deployment.quantize import FORMATS, INT8_TOLERANCE, PLACEMENTS
-from ghostnetv2_mm.utils.cli import (ToolParser, UserError, check_output, existing_dir,
+from ghostnetv2_mm.utils.cli import (ARGUMENT_STATUS, ToolParser, UserError, check_output, existing_dir,
                                      existing_file, positive_int, tool_main)
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
             if 'float_prefixes' not in str(exc):
                 raise
             raise UserError(f'--float-prefix {args.float_prefix}: match no node name '
-                            f'of {args.src}') from exc
+                            f'of {args.src}', ARGUMENT_STATUS) from exc
         counts = quantized_node_counts(out.path)
         print(f'quantised {args.src} (calibrated on {sum(len(b) for b in batches)} images)')
         for kind in ('int8', 'float'):
