@@ -281,7 +281,7 @@ def run_int8_routes(*, sizes=(224, 640), rounds: int = 20, threads: int = 1,
         files['GhostNetV2 (ours)'] = {'float32': src, **_ort_variants(src, calib, work, True)}
         for label, name in ROUTE_PEERS.items():
             src = export_timm_peer(name, os.path.join(work, f'{name}_{size}.onnx'),
-                                   dynamic=False, size=(size, size))
+                                   size=(size, size))  # dynamic N, H, W as benchmarked
             files[label] = {'float32': src, **_ort_variants(src, calib, work, False)}
         flat = {f'{m}|{v}': p for m, d in files.items() for v, p in d.items()}
         log(f'timing {len(flat)} files at {size}')

@@ -15,7 +15,8 @@ float32. Accuracy of the placements: tools/analysis/int8_study.py.
 import sys
 
 from ghostnetv2_mm.benchmarks.int8 import run_int8_routes
-from ghostnetv2_mm.utils.cli import ToolParser, positive_int, tool_main
+from ghostnetv2_mm.utils.cli import ToolParser, check_output, positive_int, tool_main
+from ghostnetv2_mm.utils.fileio import atomic_output
 
 
 def parse_args(argv=None):
@@ -29,7 +30,10 @@ def parse_args(argv=None):
     parser.add_argument('--calib-images', type=positive_int, default=16)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', help='write the Markdown tables here')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.out:
+        check_output(args.out, '--out', suffixes=('.md', '.txt'))
+    return args
 
 
 @tool_main
@@ -40,8 +44,9 @@ def main(argv=None):
                            seed=args.seed)
     print(text)
     if args.out:
-        with open(args.out, 'w') as f:
-            f.write(text)
+        with atomic_output(args.out) as out:
+            with open(out.path, 'w') as f:
+                f.write(text)
     return 0
 
 

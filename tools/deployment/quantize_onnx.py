@@ -25,8 +25,8 @@ import os
 import sys
 
 from ghostnetv2_mm.deployment.quantize import FORMATS, INT8_TOLERANCE, PLACEMENTS
-from ghostnetv2_mm.utils.cli import (ARGUMENT_STATUS, ToolParser, UserError, check_output, existing_dir,
-                                     existing_file, positive_int, tool_main)
+from ghostnetv2_mm.utils.cli import (ARGUMENT_STATUS, ToolParser, UserError, check_output,
+                                     existing_dir, existing_file, positive_int, tool_main)
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
