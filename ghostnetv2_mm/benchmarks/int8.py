@@ -309,3 +309,53 @@ def run_int8_routes(*, sizes=(224, 640), rounds: int = 20, threads: int = 1,
                              f'{t["torch.compile fp32"] / ms:.2f}x |')
             lines.append('')
     return '\n'.join(lines)
+
+
+def conv_kind_breakdown(path: str, *, size: int = 224, runs: int = 20,
+                        warmup: int = 5, threads: int = 1) -> Dict[str, float]:
+    """Kernel time per run (ms, onnxruntime's profiler) of ``path``'s convolutions split
+    into depthwise (group > 1) and dense, and of every other op type.
+
+    onnxruntime renames the nodes it fuses (``FusedConv``, ``QLinearConv``, NCHWc
+    ``Conv``) but keeps the module path of the exporter's names
+    (``/backbone/layer1/layer1.0/ghost1/cheap_operation/...``), so each profiled conv
+    is matched to the file's conv node with the same path (DequantizeLinear-fed
+    weights included).
+
+    Returns:
+        dict: ``'depthwise conv'``, ``'dense conv'`` and one entry per other op type
+        (ms per run), largest first, and ``'total'``.
+    """
+    import json
+    import onnx
+    from .onnx_profile import random_input, session
+    graph = onnx.load(path, load_external_data=False).graph
+    kind = {}
+    for node in graph.node:
+        if node.op_type in ('Conv', 'QLinearConv', 'ConvInteger'):
+            group = next((a.i for a in node.attribute if a.name == 'group'), 1)
+            kind[node.name.rsplit('/', 1)[0] + '/'] = ('depthwise conv' if group > 1
+                                                       else 'dense conv')
+    x = random_input((size, size))
+    with tempfile.TemporaryDirectory() as tmp:
+        sess = session(path, threads, profile_prefix=os.path.join(tmp, 'p'))
+        feed = {sess.get_inputs()[0].name: x}
+        for _ in range(warmup + runs):
+            sess.run(None, feed)
+        with open(sess.end_profiling()) as f:
+            events = json.load(f)
+    starts = sorted(e['ts'] for e in events if e.get('name') == 'model_run')
+    start = starts[-runs]
+    totals: Dict[str, float] = {}
+    for e in events:
+        if e.get('cat') != 'Node' or not e.get('name', '').endswith('_kernel_time') \
+                or e['ts'] < start:
+            continue
+        op = e.get('args', {}).get('op_name', '?')
+        if 'Conv' in op:
+            path_ = e['name'].rsplit('/', 1)[0] + '/'
+            op = kind.get(path_, 'dense conv')  # (the stem etc.: one conv per path)
+        totals[op] = totals.get(op, 0.0) + e['dur'] / runs / 1e3
+    out = dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+    out['total'] = sum(totals.values())
+    return out

@@ -11,11 +11,15 @@ of ``ghostnetv2_mm.benchmarks.int8.ROUTE_VARIANTS``, and timed side by side (one
 interleaved loop per size); then, at ``--pt2e-sizes``, our backbone through PT2E
 (torchao's X86InductorQuantizer) under ``torch.compile`` against compiled and eager
 float32. Accuracy of the placements: tools/analysis/int8_study.py.
+
+``--breakdown FILE ...`` profiles files instead (onnxruntime's profiler): kernel time of
+the depthwise convs, of the dense convs and of every other op type.
 """
 import sys
 
-from ghostnetv2_mm.benchmarks.int8 import run_int8_routes
-from ghostnetv2_mm.utils.cli import ToolParser, check_output, positive_int, tool_main
+from ghostnetv2_mm.benchmarks.int8 import conv_kind_breakdown, run_int8_routes
+from ghostnetv2_mm.utils.cli import (ToolParser, check_output, existing_file, positive_int,
+                                     tool_main)
 from ghostnetv2_mm.utils.fileio import atomic_output
 
 
@@ -29,6 +33,9 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=positive_int, default=1)
     parser.add_argument('--calib-images', type=positive_int, default=16)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--breakdown', type=existing_file, nargs='+',
+                        help='instead: profile these ONNX files at the first --sizes '
+                        '(kernel ms per run: depthwise convs, dense convs, other ops)')
     parser.add_argument('--out', help='write the Markdown tables here')
     args = parser.parse_args(argv)
     if args.out:
@@ -39,6 +46,16 @@ def parse_args(argv=None):
 @tool_main
 def main(argv=None):
     args = parse_args(argv)
+    if args.breakdown:
+        lines = [f'kernel ms per run at {args.sizes[0]}x{args.sizes[0]} (onnxruntime '
+                 f'profiler, {args.rounds} runs, {args.threads} thread(s)):']
+        for path in args.breakdown:
+            b = conv_kind_breakdown(path, size=args.sizes[0], runs=args.rounds,
+                                    threads=args.threads)
+            lines.append(f"{path}: total {b.pop('total'):.2f} | "
+                         + ', '.join(f'{k} {v:.2f}' for k, v in list(b.items())[:9]))
+        print('\n'.join(lines))
+        return 0
     text = run_int8_routes(sizes=args.sizes, rounds=args.rounds, threads=args.threads,
                            calib_images=args.calib_images, pt2e_sizes=args.pt2e_sizes,
                            seed=args.seed)
