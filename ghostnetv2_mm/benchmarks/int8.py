@@ -234,15 +234,54 @@ def _pt2e_times(size: int, calib: List[np.ndarray], rounds: int, threads: int,
             log(f'PT2E at {size}: torch.compile fp32 and int8 (minutes)')
             fp32, int8 = torch.compile(model), torch.compile(quantized)
             fp32(x), int8(x)
-            return median_ms({'PyTorch eager fp32': lambda: model(x),
-                              'torch.compile fp32': lambda: fp32(x),
-                              'PT2E int8 + torch.compile': lambda: int8(x)}, rounds)
+            # one thread: PyTorch runs the ops on the calling thread, so its CPU
+            # time leaves out the waits for a core on a loaded machine
+            times = interleaved({'PyTorch eager fp32': lambda: model(x),
+                                 'torch.compile fp32': lambda: fp32(x),
+                                 'PT2E int8 + torch.compile': lambda: int8(x)}, rounds,
+                                warmup=3, clock='thread' if threads == 1 else 'wall',
+                                rotate=True)
+            return {n: statistics.median(t) * 1e3 for n, t in times.items()}
     finally:
         inductor_config.freezing = previous
 
 
+def _onnx_route_lines(size, calib, work, rounds, threads, seed) -> List[str]:
+    """The onnxruntime table of :func:`run_int8_routes` at one size."""
+    from ghostnetv2_mm.deployment import BackboneExport, export_onnx, prepare_for_export
+    from ghostnetv2_mm.models import GhostNetV2
+    from .onnx_profile import export_timm_peer, time_interleaved
+    torch.manual_seed(seed)
+    files, lines = {}, []
+    src = os.path.join(work, f'ghostnetv2_{size}.onnx')
+    export_onnx(BackboneExport(prepare_for_export(
+        GhostNetV2('1.0x', out_indices=(10,)))).eval(), src, (size, size))
+    files['GhostNetV2 (ours)'] = {'float32': src, **_ort_variants(src, calib, work, True)}
+    for label, name in ROUTE_PEERS.items():
+        src = export_timm_peer(name, os.path.join(work, f'{name}_{size}.onnx'),
+                               size=(size, size))  # dynamic N, H, W as benchmarked
+        files[label] = {'float32': src, **_ort_variants(src, calib, work, False)}
+    flat = {f'{m}|{v}': p for m, d in files.items() for v, p in d.items()}
+    log(f'timing {len(flat)} files at {size}')
+    times = time_interleaved(flat, size=(size, size), rounds=rounds, warmup=3,
+                             threads=threads, clock='thread')
+    lines += [f'onnxruntime, {size}x{size}:', '',
+              '| model | variant | ms (median) | speed vs its float32 |',
+              '|---|---|---|---|']
+    for model, variants in files.items():
+        base = times[f'{model}|float32']
+        for variant in variants:
+            t = times[f'{model}|{variant}']
+            ratio = statistics.median(b / a for a, b in zip(t, base))
+            lines.append(f'| {model} | {variant} | {statistics.median(t):.2f} | '
+                         f'{ratio:.2f}x |')
+    lines.append('')
+    return lines
+
+
 def run_int8_routes(*, sizes=(224, 640), rounds: int = 20, threads: int = 1,
-                    calib_images: int = 16, pt2e_sizes=(224,), seed: int = 0) -> str:
+                    calib_images: int = 16, pt2e_sizes=(224,), onnx: bool = True,
+                    seed: int = 0) -> str:
     """Time the INT8 routes against float32: this project's backbone (GhostNetV2-1.0x
     to the 960-channel conv, deploy form) and the timm peers, exported at each size.
 
@@ -260,11 +299,9 @@ def run_int8_routes(*, sizes=(224, 640), rounds: int = 20, threads: int = 1,
             quantisers calibrate on; ranges change the speed little.
         pt2e_sizes (sequence of int): Sizes at which the PT2E route is timed too
             (each ``torch.compile`` takes minutes); empty: none.
+        onnx (bool): Time the onnxruntime files (False: PT2E only).
         seed (int): Seeds the random weights.
     """
-    from ghostnetv2_mm.deployment import BackboneExport, export_onnx, prepare_for_export
-    from ghostnetv2_mm.models import GhostNetV2
-    from .onnx_profile import export_timm_peer, time_interleaved
     work = tempfile.mkdtemp(prefix='int8-routes-')
     train, _ = load_digits_splits()
     lines = [f'Backbones, batch 1, {threads} thread(s), random weights, calibrated on '
@@ -273,34 +310,12 @@ def run_int8_routes(*, sizes=(224, 640), rounds: int = 20, threads: int = 1,
              'speed = float32 time / INT8 time of the same model, median over rounds.', '']
     for size in sizes:
         calib, _ = batches(train, size, calib_images, batch=4)
-        torch.manual_seed(seed)
-        files = {}
-        src = os.path.join(work, f'ghostnetv2_{size}.onnx')
-        export_onnx(BackboneExport(prepare_for_export(
-            GhostNetV2('1.0x', out_indices=(10,)))).eval(), src, (size, size))
-        files['GhostNetV2 (ours)'] = {'float32': src, **_ort_variants(src, calib, work, True)}
-        for label, name in ROUTE_PEERS.items():
-            src = export_timm_peer(name, os.path.join(work, f'{name}_{size}.onnx'),
-                                   size=(size, size))  # dynamic N, H, W as benchmarked
-            files[label] = {'float32': src, **_ort_variants(src, calib, work, False)}
-        flat = {f'{m}|{v}': p for m, d in files.items() for v, p in d.items()}
-        log(f'timing {len(flat)} files at {size}')
-        times = time_interleaved(flat, size=(size, size), rounds=rounds, warmup=3,
-                                 threads=threads, clock='thread')
-        lines += [f'onnxruntime, {size}x{size}:', '',
-                  '| model | variant | ms (median) | speed vs its float32 |',
-                  '|---|---|---|---|']
-        for model, variants in files.items():
-            base = times[f'{model}|float32']
-            for variant in variants:
-                t = times[f'{model}|{variant}']
-                ratio = statistics.median(b / a for a, b in zip(t, base))
-                lines.append(f'| {model} | {variant} | {statistics.median(t):.2f} | '
-                             f'{ratio:.2f}x |')
-        lines.append('')
+        if onnx:
+            lines += _onnx_route_lines(size, calib, work, rounds, threads, seed)
         if size in pt2e_sizes:
             t = _pt2e_times(size, calib, rounds, threads, seed)
-            lines += [f'PyTorch, our backbone, {size}x{size} (wall-clock medians, '
+            clock = 'CPU time of the calling thread' if threads == 1 else 'wall clock'
+            lines += [f'PyTorch, our backbone, {size}x{size} (medians of the {clock}, '
                       f'{rounds} interleaved rounds):', '',
                       '| route | ms (median) | speed vs torch.compile fp32 |',
                       '|---|---|---|']

@@ -29,6 +29,8 @@ def parse_args(argv=None):
     parser.add_argument('--pt2e-sizes', type=positive_int, nargs='*', default=[224],
                         help='sizes at which PT2E is timed too (each compile takes '
                         'minutes; none: leave it out)')
+    parser.add_argument('--no-onnx', action='store_true',
+                        help='leave out the onnxruntime files (PT2E only)')
     parser.add_argument('--rounds', type=positive_int, default=20)
     parser.add_argument('--threads', type=positive_int, default=1)
     parser.add_argument('--calib-images', type=positive_int, default=16)
@@ -58,7 +60,7 @@ def main(argv=None):
         return 0
     text = run_int8_routes(sizes=args.sizes, rounds=args.rounds, threads=args.threads,
                            calib_images=args.calib_images, pt2e_sizes=args.pt2e_sizes,
-                           seed=args.seed)
+                           onnx=not args.no_onnx, seed=args.seed)
     print(text)
     if args.out:
         with atomic_output(args.out) as out:
