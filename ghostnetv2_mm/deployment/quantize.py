@@ -198,7 +198,7 @@ def int8_differences(names: Sequence[str], reference: Sequence[np.ndarray],
     return rows
 
 
-def quantize_pt2e_x86(module, example: 'torch.Tensor', calibration: Iterable):
+def quantize_pt2e_x86(module, example, calibration: Iterable):
     """PT2E static INT8 of ``module`` for x86 CPUs: ``torch.export`` at the example's
     fixed size, torchao's ``X86InductorQuantizer`` (uint8 activations per tensor,
     int8 weights per channel), ``prepare_pt2e``, calibration, ``convert_pt2e``.
