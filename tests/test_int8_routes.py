@@ -109,3 +109,15 @@ def test_pt2e_round_trip_quantises_every_conv():
         ref, got = model(calib[0])[0], quantized(calib[0])[0]
     cosine = float((ref * got).sum() / (ref.norm() * got.norm()))
     assert cosine > 0.9
+
+
+def test_conv_kind_breakdown_splits_depthwise_from_dense(fp32_file, tmp_path):
+    from ghostnetv2_mm.benchmarks.int8 import conv_kind_breakdown
+    dst = str(tmp_path / 'int8.onnx')
+    quantize_int8(fp32_file, dst, _calibration(), op_types=PLACEMENTS['integer'])
+    for path in (fp32_file, dst):
+        b = conv_kind_breakdown(path, size=SIZE, runs=2, warmup=1)
+        # both kinds found, whatever onnxruntime renamed the fused convs to
+        assert b['depthwise conv'] > 0 and b['dense conv'] > 0, b
+        assert not any('Conv' in k for k in b), b
+        assert abs(b['total'] - sum(v for k, v in b.items() if k != 'total')) < 1e-6
