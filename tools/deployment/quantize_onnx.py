@@ -6,9 +6,13 @@
 
 Calibration images are resized to ``--size`` (bilinear, whole image) and normalised
 with ``--mean``/``--std`` (default: ImageNet, RGB order) - use what the model was
-trained with. Convolutions and linear layers are quantised (weights int8 per channel,
-activations uint8 per tensor, min/max ranges); the DFC and SE gates, resizes, adds and
-pooling stay float32 (``ghostnetv2_mm.deployment.quantize``). The tool prints which
+trained with. ``--placement convs`` (default): convolutions and linear layers are
+quantised (weights int8 per channel, activations uint8 per tensor, min/max ranges); the
+DFC and SE gates, resizes, adds and pooling stay float32. ``--placement integer``:
+every operator onnxruntime has a uint8 kernel for (Concat, Mul, Add, Sigmoid, pooling,
+Resize, ...) is quantised too, so no float island sits between two convs;
+``--float-prefix`` keeps nodes by name in float (e.g. ``/backbone/layer0/``, the stem)
+(``ghostnetv2_mm.deployment.quantize``; docs/benchmarks.md has the timings). The tool prints which
 node types run in INT8 and which stay float, and judges each output against the
 float file on the first calibration batch: the largest difference must stay within
 ``--tolerance`` of the float output's range (exit 1 otherwise).
@@ -20,8 +24,9 @@ complete and within the tolerance; otherwise an existing ``dst`` is unchanged
 import os
 import sys
 
-from ghostnetv2_mm.deployment.quantize import INT8_TOLERANCE
-from ghostnetv2_mm.utils.cli import (ToolParser, UserError, check_output, check_outputs,
+from ghostnetv2_mm.deployment.quantize import FORMATS, INT8_TOLERANCE, PLACEMENTS
+from ghostnetv2_mm.utils.cli import (ARGUMENT_STATUS, ToolParser, UserError, check_output,
+                                     check_outputs,
                                      existing_dir, existing_file, finite_float, int_in,
                                      kept_outputs, non_negative_float, positive_float,
                                      positive_int, tool_main)
@@ -47,6 +52,20 @@ def parse_args(argv=None):
     parser.add_argument('--std', type=positive_float, nargs=3, default=[58.395, 57.12, 57.375])
     parser.add_argument('--exclude-nodes', nargs='*', default=[],
                         help='node names to keep in float')
+    parser.add_argument('--placement', choices=sorted(PLACEMENTS), default='convs',
+                        help='which operator types run in INT8: convs (convs and linear '
+                        'layers; default) or integer (every op with a uint8 kernel)')
+    parser.add_argument('--float-prefix', nargs='*', default=[],
+                        help='keep in float every node whose name starts with one of these')
+    parser.add_argument('--format', choices=FORMATS, default='qdq',
+                        help='QDQ pairs (default) or QLinear* operators')
+    parser.add_argument('--per-tensor', action='store_true',
+                        help='one weight scale per tensor (default: per output channel)')
+    parser.add_argument('--weight-type', choices=('int8', 'uint8'), default='int8',
+                        help='int8 (U8S8, default) or uint8 (U8U8) weights')
+    parser.add_argument('--reduce-range', action='store_true', help='7-bit weights')
+    parser.add_argument('--symmetric', action='store_true',
+                        help='symmetric int8 activations and weights')
     parser.add_argument('--tolerance', type=non_negative_float, default=INT8_TOLERANCE,
                         help='largest allowed difference of an output, as a fraction of '
                         f'the float output\'s range (default {INT8_TOLERANCE})')
@@ -136,7 +155,17 @@ def main(argv=None) -> int:
     batches = calibration_batches(args.calib_dir, args.num_images, args.batch, args.size,
                                   args.mean, args.std)
     with atomic_output(args.dst, keep_failed=args.keep_failed) as out:
-        quantize_int8(args.src, out.path, batches, exclude_nodes=args.exclude_nodes)
+        try:
+            quantize_int8(args.src, out.path, batches, op_types=PLACEMENTS[args.placement],
+                          exclude_nodes=args.exclude_nodes, per_channel=not args.per_tensor,
+                          float_prefixes=args.float_prefix, quant_format=args.format,
+                          weight_type=args.weight_type, reduce_range=args.reduce_range,
+                          symmetric=args.symmetric)
+        except ValueError as exc:
+            if 'float_prefixes' not in str(exc):
+                raise
+            raise UserError(f'--float-prefix {args.float_prefix}: match no node name '
+                            f'of {args.src}', ARGUMENT_STATUS) from exc
         counts = quantized_node_counts(out.path)
         print(f'quantised {args.src} (calibrated on {sum(len(b) for b in batches)} images)')
         for kind in ('int8', 'float'):

@@ -1,0 +1,73 @@
+#!/usr/bin/env python
+"""INT8 routes against float32 on the CPU: onnxruntime placements and PT2E.
+
+    flock /tmp/ghostnetv2-cpu.lock python tools/analysis/int8_routes.py --sizes 224 640 \\
+        --pt2e-sizes 224 --threads 1 --rounds 15 --out work_dirs/int8_routes.md
+
+Our backbone (GhostNetV2-1.0x to the 960-channel conv, deploy form) and the timm
+peers (MobileNetV3-Large, GhostNet V1; ``forward_features``), random weights, exported
+at each size, quantised by ``ghostnetv2_mm.deployment.quantize_int8`` in each placement
+of ``ghostnetv2_mm.benchmarks.int8.ROUTE_VARIANTS``, and timed side by side (one
+interleaved loop per size); then, at ``--pt2e-sizes``, our backbone through PT2E
+(torchao's X86InductorQuantizer) under ``torch.compile`` against compiled and eager
+float32. Accuracy of the placements: tools/analysis/int8_study.py.
+
+``--breakdown FILE ...`` profiles files instead (onnxruntime's profiler): kernel time of
+the depthwise convs, of the dense convs and of every other op type.
+"""
+import sys
+
+from ghostnetv2_mm.benchmarks.int8 import conv_kind_breakdown, run_int8_routes
+from ghostnetv2_mm.utils.cli import (ToolParser, check_output, existing_file, positive_int,
+                                     tool_main)
+from ghostnetv2_mm.utils.fileio import atomic_output
+
+
+def parse_args(argv=None):
+    parser = ToolParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--sizes', type=positive_int, nargs='+', default=[224, 640])
+    parser.add_argument('--pt2e-sizes', type=positive_int, nargs='*', default=[224],
+                        help='sizes at which PT2E is timed too (each compile takes '
+                        'minutes; none: leave it out)')
+    parser.add_argument('--no-onnx', action='store_true',
+                        help='leave out the onnxruntime files (PT2E only)')
+    parser.add_argument('--rounds', type=positive_int, default=20)
+    parser.add_argument('--threads', type=positive_int, default=1)
+    parser.add_argument('--calib-images', type=positive_int, default=16)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--breakdown', type=existing_file, nargs='+',
+                        help='instead: profile these ONNX files at the first --sizes '
+                        '(kernel ms per run: depthwise convs, dense convs, other ops)')
+    parser.add_argument('--out', help='write the Markdown tables here')
+    args = parser.parse_args(argv)
+    if args.out:
+        check_output(args.out, '--out', suffixes=('.md', '.txt'))
+    return args
+
+
+@tool_main
+def main(argv=None):
+    args = parse_args(argv)
+    if args.breakdown:
+        lines = [f'kernel ms per run at {args.sizes[0]}x{args.sizes[0]} (onnxruntime '
+                 f'profiler, {args.rounds} runs, {args.threads} thread(s)):']
+        for path in args.breakdown:
+            b = conv_kind_breakdown(path, size=args.sizes[0], runs=args.rounds,
+                                    threads=args.threads)
+            lines.append(f"{path}: total {b.pop('total'):.2f} | "
+                         + ', '.join(f'{k} {v:.2f}' for k, v in list(b.items())[:9]))
+        print('\n'.join(lines))
+        return 0
+    text = run_int8_routes(sizes=args.sizes, rounds=args.rounds, threads=args.threads,
+                           calib_images=args.calib_images, pt2e_sizes=args.pt2e_sizes,
+                           onnx=not args.no_onnx, seed=args.seed)
+    print(text)
+    if args.out:
+        with atomic_output(args.out) as out:
+            with open(out.path, 'w') as f:
+                f.write(text)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
