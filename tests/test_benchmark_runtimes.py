@@ -36,6 +36,7 @@ def backbone_file(tmp_path_factory):
     return path
 
 
+@pytest.mark.numerics
 def test_pnnx_conversion_runs_on_ncnn_like_onnxruntime(tmp_path, backbone_file):
     before = set(os.listdir(os.path.dirname(backbone_file)))
     param, weights = onnx_to_ncnn(backbone_file, str(tmp_path / 'out' / 'bb'), SIZE)

@@ -11,6 +11,9 @@ from ghostnetv2_mm.models import FAMILY
 from ghostnetv2_mm.models.capture import (EXPORT_MIN_SIDE, PLAIN_EXPORT_MIN_SIDE,
                                           export_backbone)
 
+# Every test compares a captured graph's floats with the eager network's
+pytestmark = pytest.mark.numerics
+
 FORMS = ['train', 'deploy']
 CASES = [(family, form) for family in FAMILY for form in FORMS]
 IDS = [f'{family}-{form}' for family, form in CASES]

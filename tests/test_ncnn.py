@@ -148,6 +148,7 @@ def _files(prefix):
     return [f'{prefix}.{ext}' for ext in ('param', 'bin', 'json')]
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize('case', ['backbone', 'classifier'])
 def test_backbone_and_classifier_export_and_match_pytorch(batch, case):
     out = _result(batch, case)['stdout']
@@ -165,6 +166,7 @@ def test_backbone_and_classifier_export_and_match_pytorch(batch, case):
     assert [o['blob'] for o in sidecar['outputs']] == [f'out{i}' for i in range(len(names))]
 
 
+@pytest.mark.numerics
 def test_deeplabv3_exports_and_its_class_map_matches_predict(batch):
     out = _result(batch, 'deeplabv3')['stdout']
     identical = [float(v) for v in re.findall(r'([\d.]+)% identical pixels OK', out)]
@@ -175,6 +177,7 @@ def test_deeplabv3_exports_and_its_class_map_matches_predict(batch):
     assert sidecar['normalisation']['mean'] == [123.675, 116.28, 103.53]
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize('case,checked', [('retinanet', 2), ('yolov3', 2), ('ssdlite', 2)])
 def test_single_stage_detectors_export_and_their_detections_match_predict(batch, case,
                                                                           checked):
@@ -230,6 +233,7 @@ def _listed(stdout):
     return found
 
 
+@pytest.mark.numerics
 def test_ncnn_infer_draws_the_detections_demo_draws(batch):
     # tools/demo.py's model and predict (mmdet's inference_detector) on the image
     import importlib.util
