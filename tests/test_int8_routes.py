@@ -97,7 +97,6 @@ def test_qoperator_format_writes_qlinear_nodes(fp32_file, tmp_path):
 
 
 def test_pt2e_round_trip_quantises_every_conv():
-    pytest.importorskip('torchao')
     from ghostnetv2_mm.deployment.quantize import quantize_pt2e_x86
     model = BackboneExport(_backbone())
     calib = [torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(i))
