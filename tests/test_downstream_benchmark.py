@@ -165,7 +165,7 @@ def test_imagenet_offline_names_the_file_the_cache_and_init_random(
     message = capsys.readouterr().err
     assert url in message and url_cache_path(url) in message
     assert '--init random' in message
-    assert not os.listdir(tmp_path / 'out')  # nothing trained, no row
+    assert not os.path.exists(tmp_path / 'out')  # nothing trained: no row, no folder
 
 
 # ------------------------------------------------------------ ImageNet weights

@@ -25,7 +25,7 @@ import os
 import sys
 
 from ghostnetv2_mm.utils.cli import (ToolParser, UserError, check_output, existing_file,
-                                     positive_int, tool_main)
+                                     float_in, positive_int, tool_main)
 
 DRAWING_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
@@ -46,13 +46,11 @@ def parse_args(argv=None):
     where.add_argument('--out-file', help='where to draw the one IMAGE (an image file name)')
     where.add_argument('--out-dir', help='draw each IMAGE as OUT_DIR/<image name>.png '
                        '(default: work_dirs/ncnn_infer)')
-    parser.add_argument('--score-thr', type=float, default=0.3,
+    parser.add_argument('--score-thr', type=float_in(0, 1), default=0.3,
                         help='detections drawn from this score on (detectors)')
     parser.add_argument('--threads', type=positive_int, default=1,
                         help='ncnn threads (default 1)')
     args = parser.parse_args(argv)
-    if not 0 <= args.score_thr <= 1:
-        parser.error(f'--score-thr {args.score_thr}: allowed: a score in [0, 1]')
     files = {ext: f'{args.prefix}.{ext}' for ext in ('param', 'bin', 'json')}
     inputs = ([('config', args.config)] + [(f'PREFIX.{e}', p) for e, p in files.items()]
               + [('IMAGE', image) for image in args.images])
