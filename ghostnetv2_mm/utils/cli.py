@@ -369,6 +369,29 @@ def image_side(text: str) -> int:
     return int_in(1, MAX_IMAGE_SIDE)(text)
 
 
+# The images a check reads (the export tools' --check-images)
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
+
+
+def image_files(paths: Sequence[str], option: str) -> List[str]:
+    """The image files among ``paths`` (files, or folders: their images, sorted);
+    a path that does not exist, or no image at all, is refused as an argument error
+    naming ``option``."""
+    found: List[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            found += sorted(os.path.join(path, f) for f in os.listdir(path)
+                            if f.lower().endswith(IMAGE_SUFFIXES))
+        elif os.path.isfile(path):
+            found.append(path)
+        else:
+            raise UserError(f'{option} {path!r}: no such file or folder', ARGUMENT_STATUS)
+    if not found:
+        raise UserError(f'{option} {list(paths)}: no images ({", ".join(IMAGE_SUFFIXES)})',
+                        ARGUMENT_STATUS)
+    return found
+
+
 def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every runner tool (train, test) shares, as OpenMMLab's tools name
     them: ``--work-dir``, ``--cfg-options``, ``--launcher``, ``--local-rank``."""
