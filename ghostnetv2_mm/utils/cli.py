@@ -369,6 +369,28 @@ def image_side(text: str) -> int:
     return int_in(1, MAX_IMAGE_SIDE)(text)
 
 
+def parse_report_args(parser: argparse.ArgumentParser, argv=None,
+                      suffixes: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """``parser.parse_args(argv)`` for a tool that prints a report (Markdown tables):
+    adds ``--out`` (write the report there too) and checks it before the run, not
+    after it (see :func:`check_output`; ``suffixes``: the allowed extensions). Print
+    the report with :func:`print_report`."""
+    parser.add_argument('--out', help='also write the report (Markdown) to this file')
+    args = parser.parse_args(argv)
+    if args.out is not None:
+        check_output(args.out, '--out', suffixes=suffixes)
+    return args
+
+
+def print_report(text: str, out: Optional[str] = None) -> None:
+    """Print a tool's report and, given ``out`` (its ``--out``), write it there too,
+    atomically: the old file stays until the complete text replaces it."""
+    from .fileio import atomic_write_text
+    print(text)
+    if out:
+        atomic_write_text(text, out)
+
+
 # The images a check reads (the export tools' --check-images)
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 
