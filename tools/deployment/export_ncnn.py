@@ -43,7 +43,8 @@ import sys
 
 from ghostnetv2_mm.deployment.export import (add_model_arguments, check_model_arguments,
                                              export_inputs)
-from ghostnetv2_mm.utils.cli import ToolParser, check_output, positive_int, tool_main
+from ghostnetv2_mm.utils.cli import (ToolParser, check_outputs, kept_outputs, positive_int,
+                                     tool_main)
 
 OUTPUT_SUFFIXES = ('.param', '.bin', '.json')
 
@@ -75,8 +76,9 @@ def parse_args(argv=None):
                      'tool writes PREFIX.param, PREFIX.bin and PREFIX.json)')
     inputs = export_inputs(parser, args)
     args.files = {ext: f'{args.out}.{ext}' for ext in ('param', 'bin', 'json')}
-    for path in args.files.values():
-        check_output(path, '--out', inputs=inputs)
+    # the three files, and with --keep-failed their PREFIX.failed.* names too
+    check_outputs([output for path in args.files.values()
+                   for output in kept_outputs('--out', path, args.keep_failed)], inputs)
     return args
 
 
