@@ -238,8 +238,9 @@ class FiniteLossHook(Hook):
 def train_and_test(cfg: Config, *, work_dir: str, seed: int, launcher: str, tag: str,
                    load_weights=None) -> dict:
     """Train ``cfg`` and test the final weights, with the Runner set up as
-    tools/train.py does; returns the test metrics. ``load_weights(backbone)`` puts
-    ImageNet weights into the built backbone before training."""
+    tools/train.py does (:mod:`ghostnetv2_mm.runner`); returns the test metrics.
+    ``load_weights(backbone)`` puts ImageNet weights into the built backbone before
+    training."""
     from ghostnetv2_mm.checkpoint import ATOMIC_BACKEND
     from ghostnetv2_mm.preflight import (check_feature_channels, setup_launcher,
                                          use_atomic_checkpoint_writes)
