@@ -484,6 +484,13 @@ MUTANTS = [
              "        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)\n",
          why="the DFC tool reads a config model's weights with mmengine's loader",
          tests=[SAFETY + 'test_tool_case[dfc-config-checkpoint-read-safely]']),
+    dict(name='ncnn-kept-files-unplanned', file='tools/deployment/export_ncnn.py',
+         old="for output in kept_outputs('--out', path, args.keep_failed)], inputs)",
+         new="for output in kept_outputs('--out', path, False)], inputs)",
+         why='export_ncnn --keep-failed runs the whole export and only then finds that a '
+             'PREFIX.failed.* name cannot be written',
+         tests=['tests/test_ncnn.py::test_bad_input_is_refused_in_one_line'
+                '[kept-name-is-a-folder]']),
     dict(name='out-indices-unchecked', file='ghostnetv2_mm/deployment/export.py',
          old="type=int_in(-layers, layers - 1), nargs='+',",
          new="type=int, nargs='+',",
