@@ -228,6 +228,8 @@ class FiniteLossHook(Hook):
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         loss = (outputs or {}).get('loss')
+        # (a value only: float() of a tensor that requires grad warns in torch >= 2.9)
+        loss = loss.detach() if hasattr(loss, 'detach') else loss
         if loss is not None and not math.isfinite(float(loss)):
             raise BenchmarkError(f'{self.tag}: the training loss is {float(loss)} at '
                                  f'iteration {runner.iter + 1}; the run failed and nothing '
