@@ -22,6 +22,7 @@
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs128_mbv3.py',
     'mmpretrain::_base_/default_runtime.py',
+    './_base_/imagenet_224_pipelines.py',
 ]
 custom_imports = dict(imports=['ghostnetv2_mm'], allow_failed_imports=False)
 
@@ -69,10 +70,7 @@ timm_rand_policies = [
     dict(type='Translate', magnitude_range=(0, 0.45), direction='horizontal'),
     dict(type='Translate', magnitude_range=(0, 0.45), direction='vertical'),
 ]
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=224, backend='pillow', interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+train_pipeline = _base_.crop_and_flip + [
     dict(type='RandAugment', policies=timm_rand_policies, num_policies=2, total_level=10,
          magnitude_level=9, magnitude_std=0.5,
          hparams=dict(pad_val=[round(x) for x in bgr_mean], interpolation='bicubic')),
@@ -81,12 +79,7 @@ train_pipeline = [
          max_area_ratio=1 / 3, fill_color=bgr_mean, fill_std=bgr_std),
     dict(type='PackInputs'),
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow', interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='PackInputs'),
-]
+test_pipeline = _base_.center_crop_test_pipeline
 train_dataloader = dict(batch_size=128, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=128, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

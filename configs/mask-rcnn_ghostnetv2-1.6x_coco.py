@@ -1,9 +1,5 @@
 # Mask R-CNN + FPN, GhostNetV2-1.6x backbone, COCO 2017, 1x. Only the width differs from
-# mask-rcnn_ghostnetv2_coco.py: taps of 40 / 64 / 180 / 256 channels, weights _16.
-_base_ = ['./mask-rcnn_ghostnetv2_coco.py']
+# mask-rcnn_ghostnetv2_coco.py: its weights and the taps' channels.
+_base_ = ['./mask-rcnn_ghostnetv2_coco.py', './_base_/ghostnetv2-1.6x.py']
 
-model = dict(
-    backbone=dict(
-        arch='1.6x',
-        init_cfg=dict(checkpoint='https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/GhostNetV2/ck_ghostnetv2_16.pth.tar')),  # noqa: E501
-    neck=dict(in_channels=[40, 64, 180, 256]))
+model = dict(backbone=_base_.ghostnetv2_width, neck=dict(in_channels=[40, 64, 180, 256]))

@@ -1,9 +1,5 @@
 # RetinaNet + FPN, GhostNetV2-1.3x backbone, COCO 2017, 1x. Only the width differs from
-# retinanet_ghostnetv2_coco.py: taps of 52 / 144 / 208 channels, weights _13.
-_base_ = ['./retinanet_ghostnetv2_coco.py']
+# retinanet_ghostnetv2_coco.py: its weights and the taps' channels.
+_base_ = ['./retinanet_ghostnetv2_coco.py', './_base_/ghostnetv2-1.3x.py']
 
-model = dict(
-    backbone=dict(
-        arch='1.3x',
-        init_cfg=dict(checkpoint='https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/GhostNetV2/ck_ghostnetv2_13.pth.tar')),  # noqa: E501
-    neck=dict(in_channels=[52, 144, 208]))
+model = dict(backbone=_base_.ghostnetv2_width, neck=dict(in_channels=[52, 144, 208]))

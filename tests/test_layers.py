@@ -3,7 +3,7 @@
 The package is built in layers, lowest first (docs/architecture.md):
 
     errors, version  <  utils, datasets, compat  <  checkpoint  <  models
-    <  deployment, model_hub  <  preflight  <  benchmarks
+    <  deployment, model_hub  <  preflight  <  runner  <  benchmarks
 
 A module may import its own part (``models.backbone`` -> ``models.blocks``) and any
 LOWER layer, never a higher one: read from the source (every ``import``, also the
@@ -24,6 +24,7 @@ LAYERS = [
     ('models',),
     ('deployment', 'model_hub'),
     ('preflight',),
+    ('runner',),
     ('benchmarks',),
 ]
 LAYER_OF = {part: level for level, parts in enumerate(LAYERS) for part in parts}

@@ -6,7 +6,7 @@
 #       --cfg-options num_classes=5 model.head.num_classes=5 \
 #       model.data_preprocessor.num_classes=5
 # Set num_classes below (or override as shown) to the number of class folders.
-_base_ = ['./_base_/finetune_schedule.py']
+_base_ = ['./_base_/finetune_schedule.py', '../_base_/imagenet_224_pipelines.py']
 custom_imports = dict(imports=['ghostnetv2_mm'], allow_failed_imports=False)
 
 num_classes = 5
@@ -25,18 +25,9 @@ model = dict(
               loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
               topk=(1,)))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=224, backend='pillow', interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow', interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='PackInputs'),
-]
+# the ImageNet recipe's crops (../_base_/imagenet_224_pipelines.py), no RandAugment
+train_pipeline = _base_.crop_and_flip + [dict(type='PackInputs')]
+test_pipeline = _base_.center_crop_test_pipeline
 train_dataloader = dict(
     batch_size=32, num_workers=2,
     dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='train',

@@ -117,37 +117,38 @@ class ReferenceLayout:
         return out
 
 
+def _conv_bn(conv: str, bn: str, ours: str) -> Tuple[Tuple[str, str], ...]:
+    r"""The two rules of a reference conv and the BatchNorm after it, which this
+    project keeps as one ``ConvModule``: ``conv``.weight -> ``ours``.conv.weight and
+    ``bn``.{weight, bias, running stats} -> ``ours``.bn.{same}.
+
+    ``conv`` and ``bn`` are patterns (their groups may be used in ``ours``, e.g.
+    ``\1``); the BatchNorm's parameter name is the group after ``bn``'s own."""
+    param = re.compile(bn).groups + 1
+    return ((rf'{conv}\.weight', f'{ours}.conv.weight'),
+            (rf'{bn}\.{_BN}', rf'{ours}.bn.\{param}'))
+
+
 def _final_conv_rules(final_layer: int) -> Tuple[Tuple[str, str], ...]:
-    return ((r'blocks\.9\.0\.conv\.weight', f'layer{final_layer}.conv.weight'),
-            (rf'blocks\.9\.0\.bn1\.{_BN}', rf'layer{final_layer}.bn.\1'))
+    return _conv_bn(r'blocks\.9\.0\.conv', r'blocks\.9\.0\.bn1', f'layer{final_layer}')
 
 
 # Names that GhostNet V1, V2 and V3 share (the V2 ghost module without its DFC branch).
-COMMON_STEM_RULES = (
-    (r'conv_stem\.weight', 'layer0.conv.weight'),
-    (rf'bn1\.{_BN}', r'layer0.bn.\1'),
-) + _final_conv_rules(10)
+COMMON_STEM_RULES = _conv_bn('conv_stem', 'bn1', 'layer0') + _final_conv_rules(10)
 COMMON_BLOCK_RULES = (
-    (r'(ghost[12])\.primary_conv\.0\.weight', r'\1.primary_conv.conv.weight'),
-    (rf'(ghost[12])\.primary_conv\.1\.{_BN}', r'\1.primary_conv.bn.\2'),
-    (r'(ghost[12])\.cheap_operation\.0\.weight', r'\1.cheap_operation.conv.weight'),
-    (rf'(ghost[12])\.cheap_operation\.1\.{_BN}', r'\1.cheap_operation.bn.\2'),
-    (r'conv_dw\.weight', r'conv_dw.conv.weight'),
-    (rf'bn_dw\.{_BN}', r'conv_dw.bn.\1'),
-    (r'se\.(conv_reduce|conv_expand)\.(weight|bias)', r'se.\1.conv.\2'),
-    (r'shortcut\.0\.weight', r'shortcut.depthwise.conv.weight'),
-    (rf'shortcut\.1\.{_BN}', r'shortcut.depthwise.bn.\1'),
-    (r'shortcut\.2\.weight', r'shortcut.pointwise.conv.weight'),
-    (rf'shortcut\.3\.{_BN}', r'shortcut.pointwise.bn.\1'),
-)
-DFC_BLOCK_RULES = (
-    (r'ghost1\.short_conv\.0\.weight', r'ghost1.dfc.reduce.conv.weight'),
-    (rf'ghost1\.short_conv\.1\.{_BN}', r'ghost1.dfc.reduce.bn.\1'),
-    (r'ghost1\.short_conv\.2\.weight', r'ghost1.dfc.horizontal.conv.weight'),
-    (rf'ghost1\.short_conv\.3\.{_BN}', r'ghost1.dfc.horizontal.bn.\1'),
-    (r'ghost1\.short_conv\.4\.weight', r'ghost1.dfc.vertical.conv.weight'),
-    (rf'ghost1\.short_conv\.5\.{_BN}', r'ghost1.dfc.vertical.bn.\1'),
-)
+    _conv_bn(r'(ghost[12])\.primary_conv\.0', r'(ghost[12])\.primary_conv\.1',
+             r'\1.primary_conv')
+    + _conv_bn(r'(ghost[12])\.cheap_operation\.0', r'(ghost[12])\.cheap_operation\.1',
+               r'\1.cheap_operation')
+    + _conv_bn('conv_dw', 'bn_dw', 'conv_dw')
+    + ((r'se\.(conv_reduce|conv_expand)\.(weight|bias)', r'se.\1.conv.\2'),)
+    + _conv_bn(r'shortcut\.0', r'shortcut\.1', 'shortcut.depthwise')
+    + _conv_bn(r'shortcut\.2', r'shortcut\.3', 'shortcut.pointwise'))
+# The DFC branch: short_conv.{0,1} reduce, {2,3} horizontal (1x5), {4,5} vertical (5x1).
+DFC_BLOCK_RULES = tuple(
+    rule for i, part in enumerate(('reduce', 'horizontal', 'vertical'))
+    for rule in _conv_bn(rf'ghost1\.short_conv\.{2 * i}', rf'ghost1\.short_conv\.{2 * i + 1}',
+                         f'ghost1.dfc.{part}'))
 # Keys every GhostNet-family reference state dict has.
 COMMON_SIGNATURE = (
     r'^conv_stem\.weight$',
@@ -192,18 +193,14 @@ GHOSTNET = ReferenceLayout(
 #     dw_rpr_scale.{conv,bn|bn1}                   -> conv_dw.scale.{conv,bn}
 _REP_UNITS = (('primary_rpr_conv', 'primary_conv'), ('cheap_rpr_conv', 'cheap_operation'))
 REP_BLOCK_RULES = tuple(
-    rule for ref, ours in _REP_UNITS for rule in (
-        (rf'(ghost[12])\.{ref}\.(\d+)\.conv\.weight', rf'\1.{ours}.branches.\2.conv.weight'),
-        (rf'(ghost[12])\.{ref}\.(\d+)\.bn1?\.{_BN}', rf'\1.{ours}.branches.\2.bn.\3'),
-    )) + (
-    (r'(ghost[12])\.cheap_rpr_scale\.conv\.weight', r'\1.cheap_operation.scale.conv.weight'),
-    (rf'(ghost[12])\.cheap_rpr_scale\.bn1?\.{_BN}', r'\1.cheap_operation.scale.bn.\2'),
-    (rf'(ghost[12])\.cheap_rpr_skip\.{_BN}', r'\1.cheap_operation.skip.\2'),
-    (r'dw_rpr_conv\.(\d+)\.conv\.weight', r'conv_dw.branches.\1.conv.weight'),
-    (rf'dw_rpr_conv\.(\d+)\.bn1?\.{_BN}', r'conv_dw.branches.\1.bn.\2'),
-    (r'dw_rpr_scale\.conv\.weight', r'conv_dw.scale.conv.weight'),
-    (rf'dw_rpr_scale\.bn1?\.{_BN}', r'conv_dw.scale.bn.\1'),
-)
+    rule for ref, ours in _REP_UNITS
+    for rule in _conv_bn(rf'(ghost[12])\.{ref}\.(\d+)\.conv',
+                         rf'(ghost[12])\.{ref}\.(\d+)\.bn1?', rf'\1.{ours}.branches.\2')) + (
+    _conv_bn(r'(ghost[12])\.cheap_rpr_scale\.conv', r'(ghost[12])\.cheap_rpr_scale\.bn1?',
+             r'\1.cheap_operation.scale')
+    + ((rf'(ghost[12])\.cheap_rpr_skip\.{_BN}', r'\1.cheap_operation.skip.\2'),)
+    + _conv_bn(r'dw_rpr_conv\.(\d+)\.conv', r'dw_rpr_conv\.(\d+)\.bn1?', r'conv_dw.branches.\1')
+    + _conv_bn(r'dw_rpr_scale\.conv', r'dw_rpr_scale\.bn1?', 'conv_dw.scale'))
 GHOSTNETV3 = ReferenceLayout(
     name='GhostNetV3 (official ghostnetv3-1.0.pth.tar / timm ghostnetv3_*, training layout)',
     backbone_type='GhostNetV3',

@@ -1,8 +1,9 @@
 """Build a config's model in deploy mode, wrap it and write it as ONNX."""
 import io
 import json
+import os
 import warnings
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -215,8 +216,86 @@ def run_onnx(session, batch) -> Sequence:
 
 
 # ------------------------------------------------------------ the export tools' model
+# The backbone outputs of a backbone export unless --out-indices says otherwise: the
+# last block of each resolution from stride 4 to 32.
+DEFAULT_OUT_INDICES = (3, 5, 7, 9)
+
+
+def add_model_arguments(parser, runtime: str, config_help: str) -> None:
+    """The options of an export tool that choose what it exports and with which
+    weights: ``--config`` or ``--classifier`` (else the backbone), ``--arch``,
+    ``--out-indices``, ``--checkpoint``, ``--cfg-options``. Check them after parsing
+    with :func:`check_model_arguments`.
+
+    Args:
+        parser (ArgumentParser): The tool's parser.
+        runtime (str): What one backbone output becomes ('ONNX', 'ncnn'), for the help.
+        config_help (str): The help of ``--config``.
+    """
+    from mmengine.config import DictAction
+
+    from ..models.arch import ARCH_WIDTHS
+    from ..utils.cli import existing_file, file_or_url, int_in
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument('--config', type=existing_file, help=config_help)
+    what.add_argument('--classifier', action='store_true',
+                      help='export the ImageNet classifier of --arch (logits)')
+    parser.add_argument('--arch', default=None, choices=sorted(ARCH_WIDTHS),
+                        help='backbone/classifier width (without --config; default 1.0x)')
+    layers = _backbone_layers()
+    parser.add_argument('--out-indices', type=int_in(-layers, layers - 1), nargs='+',
+                        default=None, help=f'backbone outputs, one {runtime} output each '
+                        f'(backbone export; layers 0 to {layers - 1}, default '
+                        f'{" ".join(map(str, DEFAULT_OUT_INDICES))})')
+    parser.add_argument('--checkpoint', type=file_or_url,
+                        help='weights: a path or URL in any layout the '
+                        'project reads (default: random weights)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. model.bbox_head.num_classes=3')
+
+
+def _backbone_layers() -> int:
+    from ..models.arch import BASE_STAGES
+    return len(BASE_STAGES) + 2  # the stem, the stages, the final 1x1 conv
+
+
+def check_model_arguments(parser, args) -> None:
+    """Refuse the options of :func:`add_model_arguments` that another kind of export
+    would ignore without a word (``--arch`` with ``--config``, ``--out-indices``
+    beyond a backbone export) and a layer named twice; fill in the defaults
+    (``--arch`` 1.0x, ``--out-indices`` :data:`DEFAULT_OUT_INDICES`). Errors go
+    through ``parser.error``."""
+    if args.config and args.arch is not None:
+        parser.error('argument --arch: not allowed with --config (the config sets the '
+                     'width)')
+    if (args.config or args.classifier) and args.out_indices is not None:
+        parser.error('argument --out-indices: only for a backbone export (not with '
+                     + ('--config)' if args.config else '--classifier)'))
+    args.arch = args.arch or '1.0x'
+    indices = args.out_indices or list(DEFAULT_OUT_INDICES)
+    layers = _backbone_layers()
+    if len({i % layers for i in indices}) != len(indices):
+        parser.error(f'argument --out-indices: {indices} names a layer twice; allowed: '
+                     f'distinct layers from 0 to {layers - 1} (negatives count from the end)')
+    args.out_indices = indices
+
+
+def export_inputs(parser, args) -> List[Tuple[str, str]]:
+    """Check ``--check-images`` (it needs ``--config``, whose test pipeline prepares
+    them; files, or folders of images) and return the (option, path) of every input
+    file of an export, for :func:`~ghostnetv2_mm.utils.cli.check_output`."""
+    from ..utils.cli import image_files
+    if args.check_images:
+        if not args.config:
+            parser.error('--check-images needs --config (its test pipeline prepares them)')
+        args.check_images = image_files(args.check_images, '--check-images')
+    return ([('--config', args.config), ('--checkpoint', args.checkpoint)]
+            + [('--check-images', p) for p in args.check_images or []])
+
+
 def build_for_export(cfg=None, checkpoint: Optional[str] = None, classifier: bool = False,
-                     arch: str = '1.0x', out_indices: Sequence[int] = (3, 5, 7, 9)) -> nn.Module:
+                     arch: str = '1.0x',
+                     out_indices: Sequence[int] = DEFAULT_OUT_INDICES) -> nn.Module:
     """What the export tools export, in deploy mode: ``cfg``'s whole model, or
     (without a config) the ImageNet classifier of ``arch`` or its backbone with
     ``out_indices``; weights from ``checkpoint`` in any layout the project reads
@@ -233,6 +312,15 @@ def build_for_export(cfg=None, checkpoint: Optional[str] = None, classifier: boo
     if checkpoint:
         load_model_weights(model, checkpoint)
     return prepare_for_export(model)
+
+
+def export_source(config: Optional[str] = None, classifier: bool = False,
+                  arch: str = '1.0x') -> str:
+    """What :func:`build_for_export` builds, in words (the metadata's ``source``):
+    the config's file name, or ``GhostNetV2 <arch> classifier`` / ``backbone``."""
+    if config:
+        return os.path.basename(config)
+    return f'GhostNetV2 {arch} ' + ('classifier' if classifier else 'backbone')
 
 
 def task_of(wrapper: nn.Module) -> str:

@@ -645,3 +645,15 @@ def summarise(rows: Sequence[Dict]) -> Tuple[bool, str]:
     if failed:
         return False, f'FAILED: {len(failed)} of {len(rows)} inputs differ{note}'
     return True, 'PASSED' + note
+
+
+def print_check(rows: Sequence[Dict]) -> Tuple[bool, str]:
+    """Print ``compare``'s rows as the export tools show them (each row, then the
+    overall line of a detector check over more than two inputs); returns
+    :func:`summarise`'s verdict (not printed: the tools print it after the files
+    are in place or refused)."""
+    for row in rows:
+        print(describe(row))
+    if len(rows) > 2 and 'matched' in rows[0]:
+        print(overall(rows))
+    return summarise(rows)

@@ -369,6 +369,51 @@ def image_side(text: str) -> int:
     return int_in(1, MAX_IMAGE_SIDE)(text)
 
 
+def parse_report_args(parser: argparse.ArgumentParser, argv=None,
+                      suffixes: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """``parser.parse_args(argv)`` for a tool that prints a report (Markdown tables):
+    adds ``--out`` (write the report there too) and checks it before the run, not
+    after it (see :func:`check_output`; ``suffixes``: the allowed extensions). Print
+    the report with :func:`print_report`."""
+    parser.add_argument('--out', help='also write the report (Markdown) to this file')
+    args = parser.parse_args(argv)
+    if args.out is not None:
+        check_output(args.out, '--out', suffixes=suffixes)
+    return args
+
+
+def print_report(text: str, out: Optional[str] = None) -> None:
+    """Print a tool's report and, given ``out`` (its ``--out``), write it there too,
+    atomically: the old file stays until the complete text replaces it."""
+    from .fileio import atomic_write_text
+    print(text)
+    if out:
+        atomic_write_text(text, out)
+
+
+# The images a check reads (the export tools' --check-images)
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
+
+
+def image_files(paths: Sequence[str], option: str) -> List[str]:
+    """The image files among ``paths`` (files, or folders: their images, sorted);
+    a path that does not exist, or no image at all, is refused as an argument error
+    naming ``option``."""
+    found: List[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            found += sorted(os.path.join(path, f) for f in os.listdir(path)
+                            if f.lower().endswith(IMAGE_SUFFIXES))
+        elif os.path.isfile(path):
+            found.append(path)
+        else:
+            raise UserError(f'{option} {path!r}: no such file or folder', ARGUMENT_STATUS)
+    if not found:
+        raise UserError(f'{option} {list(paths)}: no images ({", ".join(IMAGE_SUFFIXES)})',
+                        ARGUMENT_STATUS)
+    return found
+
+
 def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every runner tool (train, test) shares, as OpenMMLab's tools name
     them: ``--work-dir``, ``--cfg-options``, ``--launcher``, ``--local-rank``."""

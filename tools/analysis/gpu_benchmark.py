@@ -14,9 +14,8 @@
 import os
 
 from ghostnetv2_mm.benchmarks.gpu import run_gpu_benchmark
-from ghostnetv2_mm.utils.cli import (ToolParser, check_outputs, image_side, positive_int,
-                                     tool_main)
-from ghostnetv2_mm.utils.fileio import atomic_write_bytes
+from ghostnetv2_mm.utils.cli import (ToolParser, image_side, parse_report_args, positive_int,
+                                     print_report, tool_main)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DETECTORS = {
@@ -29,10 +28,7 @@ def parse_args(argv=None):
     parser.add_argument('--train-batch', type=positive_int, default=16)
     parser.add_argument('--iters', type=positive_int, default=20)
     parser.add_argument('--size', type=image_side, nargs=2, default=[800, 1216])
-    parser.add_argument('--out', help='also write the tables to this file')
-    args = parser.parse_args(argv)
-    check_outputs([('--out', args.out)])  # before the run, not after it
-    return args
+    return parse_report_args(parser, argv)
 
 
 @tool_main
@@ -40,9 +36,7 @@ def main(argv=None):
     args = parse_args(argv)
     text = run_gpu_benchmark(detectors=DETECTORS, train_batch=args.train_batch,
                              iters=args.iters, size=args.size)
-    print(text)
-    if args.out:
-        atomic_write_bytes(text.encode(), args.out)
+    print_report(text, args.out)
 
 
 if __name__ == '__main__':

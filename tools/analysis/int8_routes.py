@@ -18,9 +18,8 @@ the depthwise convs, of the dense convs and of every other op type.
 import sys
 
 from ghostnetv2_mm.benchmarks.int8 import conv_kind_breakdown, run_int8_routes
-from ghostnetv2_mm.utils.cli import (ToolParser, check_output, existing_file, positive_int,
-                                     tool_main)
-from ghostnetv2_mm.utils.fileio import atomic_output
+from ghostnetv2_mm.utils.cli import (ToolParser, existing_file, parse_report_args,
+                                     positive_int, print_report, tool_main)
 
 
 def parse_args(argv=None):
@@ -38,11 +37,7 @@ def parse_args(argv=None):
     parser.add_argument('--breakdown', type=existing_file, nargs='+',
                         help='instead: profile these ONNX files at the first --sizes '
                         '(kernel ms per run: depthwise convs, dense convs, other ops)')
-    parser.add_argument('--out', help='write the Markdown tables here')
-    args = parser.parse_args(argv)
-    if args.out:
-        check_output(args.out, '--out', suffixes=('.md', '.txt'))
-    return args
+    return parse_report_args(parser, argv, suffixes=('.md', '.txt'))
 
 
 @tool_main
@@ -61,11 +56,7 @@ def main(argv=None):
     text = run_int8_routes(sizes=args.sizes, rounds=args.rounds, threads=args.threads,
                            calib_images=args.calib_images, pt2e_sizes=args.pt2e_sizes,
                            onnx=not args.no_onnx, seed=args.seed)
-    print(text)
-    if args.out:
-        with atomic_output(args.out) as out:
-            with open(out.path, 'w') as f:
-                f.write(text)
+    print_report(text, args.out)
     return 0
 
 

@@ -25,8 +25,8 @@ kept in float32.
 import sys
 
 from ghostnetv2_mm.benchmarks.int8 import run_int8_study
-from ghostnetv2_mm.utils.cli import ToolParser, check_outputs, positive_int, tool_main
-from ghostnetv2_mm.utils.fileio import atomic_write_bytes
+from ghostnetv2_mm.utils.cli import (ToolParser, parse_report_args, positive_int, print_report,
+                                     tool_main)
 
 
 def parse_args(argv=None):
@@ -40,10 +40,7 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=positive_int, default=1,
                         help='threads of the timed runs (fine-tuning uses all cores)')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--out', help='write the Markdown tables here')
-    args = parser.parse_args(argv)
-    check_outputs([('--out', args.out)])  # before the run, not after it
-    return args
+    return parse_report_args(parser, argv)
 
 
 @tool_main
@@ -52,9 +49,7 @@ def main(argv=None):
     text = run_int8_study(protocol=args.protocol, epochs=args.epochs,
                           calib_images=args.calib_images, repeats=args.repeats,
                           threads=args.threads, seed=args.seed)
-    print(text)
-    if args.out:
-        atomic_write_bytes(text.encode(), args.out)
+    print_report(text, args.out)
     return 0
 
 

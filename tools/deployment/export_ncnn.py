@@ -41,27 +41,17 @@ and ncnn.
 import os
 import sys
 
-from ghostnetv2_mm.utils.cli import (ToolParser, check_output, existing_file, file_or_url,
-                                     positive_int, tool_main)
+from ghostnetv2_mm.deployment.export import (add_model_arguments, check_model_arguments,
+                                             export_inputs)
+from ghostnetv2_mm.utils.cli import (ToolParser, check_outputs, kept_outputs, positive_int,
+                                     tool_main)
 
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 OUTPUT_SUFFIXES = ('.param', '.bin', '.json')
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
     parser = ToolParser(description=__doc__.split('\n\n')[0])
-    what = parser.add_mutually_exclusive_group()
-    what.add_argument('--config', type=existing_file, help='export this config\'s model')
-    what.add_argument('--classifier', action='store_true',
-                      help='export the ImageNet classifier of --arch (logits)')
-    parser.add_argument('--arch', default='1.0x', choices=('1.0x', '1.3x', '1.6x'),
-                        help='backbone/classifier width (without --config)')
-    parser.add_argument('--out-indices', type=int, nargs='+', default=[3, 5, 7, 9],
-                        help='backbone outputs, one ncnn output each (backbone export)')
-    parser.add_argument('--checkpoint', type=file_or_url,
-                        help='weights: a path or URL in any layout the project reads '
-                        '(default: random weights)')
+    add_model_arguments(parser, 'ncnn', 'export this config\'s model')
     parser.add_argument('--input-size', type=positive_int, nargs=2, required=True,
                         metavar=('H', 'W'),
                         help='THE input size, fixed in the file: the ncnn file runs at '
@@ -73,8 +63,6 @@ def parse_args(argv=None):
                         'prepared by the config\'s test pipeline and padded to the input '
                         'size, instead of random inputs: a trained detector finds nothing '
                         'in noise')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. model.bbox_head.num_classes=3')
     parser.add_argument('--keep-failed', action='store_true',
                         help='when the check fails, keep the files as PREFIX.failed.param '
                         '/ .bin / .json (existing PREFIX files are never replaced by '
@@ -82,35 +70,16 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=positive_int, default=1,
                         help='ncnn threads for the check (default 1)')
     args = parser.parse_args(argv)
+    check_model_arguments(parser, args)
     if args.out.lower().endswith(OUTPUT_SUFFIXES):
         parser.error(f'--out {args.out!r}: give the PREFIX without an extension (the '
                      'tool writes PREFIX.param, PREFIX.bin and PREFIX.json)')
-    if args.check_images:
-        if not args.config:
-            parser.error('--check-images needs --config (its test pipeline prepares them)')
-        args.check_images = image_files(parser, args.check_images)
-    inputs = ([('--config', args.config), ('--checkpoint', args.checkpoint)]
-              + [('--check-images', p) for p in args.check_images or []])
+    inputs = export_inputs(parser, args)
     args.files = {ext: f'{args.out}.{ext}' for ext in ('param', 'bin', 'json')}
-    for path in args.files.values():
-        check_output(path, '--out', inputs=inputs)
+    # the three files, and with --keep-failed their PREFIX.failed.* names too
+    check_outputs([output for path in args.files.values()
+                   for output in kept_outputs('--out', path, args.keep_failed)], inputs)
     return args
-
-
-def image_files(parser, paths):
-    """The image files among ``paths`` (files, or folders: their images, sorted)."""
-    found = []
-    for path in paths:
-        if os.path.isdir(path):
-            found += sorted(os.path.join(path, f) for f in os.listdir(path)
-                            if f.lower().endswith(IMAGE_SUFFIXES))
-        elif os.path.isfile(path):
-            found.append(path)
-        else:
-            parser.error(f'--check-images {path!r}: no such file or folder')
-    if not found:
-        parser.error(f'--check-images {paths}: no images ({", ".join(IMAGE_SUFFIXES)})')
-    return found
 
 
 @tool_main
@@ -122,8 +91,9 @@ def main(argv=None) -> int:
     import json
     import torch
 
-    from ghostnetv2_mm.deployment.export import build_for_export, export_metadata, task_of
-    from ghostnetv2_mm.deployment.verify import compare, describe, overall, summarise
+    from ghostnetv2_mm.deployment.export import (build_for_export, export_metadata,
+                                                 export_source, task_of)
+    from ghostnetv2_mm.deployment.verify import compare, print_check
     from ghostnetv2_mm.utils.fileio import atomic_output
     cfg = None
     if args.config:
@@ -141,8 +111,7 @@ def main(argv=None) -> int:
         prepare = ImagePreparer(cfg)
         inputs = [nc.pad_to_input(prepare(path)[0], size, f'--check-images {path!r}')
                   for path in args.check_images]
-    what = os.path.basename(args.config) if args.config else f'GhostNetV2 {args.arch} ' + (
-        'classifier' if args.classifier else 'backbone')
+    what = export_source(args.config, args.classifier, args.arch)
     task = task_of(wrapper)
     with torch.no_grad():
         reference = wrapper(torch.zeros(1, 3, *size))
@@ -179,11 +148,7 @@ def main(argv=None) -> int:
         else:
             print('ncnn vs PyTorch (random inputs):')
         rows = compare(model, wrapper, run, [size, size], batch=1, inputs=inputs)
-        for row in rows:
-            print(describe(row))
-        if len(rows) > 2 and 'matched' in rows[0]:
-            print(overall(rows))
-        ok, verdict = summarise(rows)
+        ok, verdict = print_check(rows)
         if not ok:
             for out in outs:
                 out.fail(verdict)

@@ -30,38 +30,20 @@ existing ``--out`` is said. The file records what it was made from in its ONNX
 metadata (config, normalisation, input conventions, class names), which
 ``onnx_infer.py`` checks against its config.
 """
-import argparse
 import os
 import sys
 
-from ghostnetv2_mm.deployment.export import DEFAULT_OPSET, OPSETS
+from ghostnetv2_mm.deployment.export import (DEFAULT_OPSET, OPSETS, add_model_arguments,
+                                             check_model_arguments, export_inputs)
 from ghostnetv2_mm.deployment.graph_rewrites import DEFAULT_MULTIPLE
-from ghostnetv2_mm.models.arch import ARCH_WIDTHS, BASE_STAGES
-from ghostnetv2_mm.utils.cli import (ToolParser, check_output, check_outputs, existing_file,
-                                     file_or_url, image_side, image_size, int_in,
-                                     kept_outputs, positive_int, tool_main)
-
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
+from ghostnetv2_mm.utils.cli import (ToolParser, check_output, check_outputs, image_side,
+                                     image_size, int_in, kept_outputs, positive_int,
+                                     tool_main)
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
     parser = ToolParser(description=__doc__.split('\n\n')[0])
-    what = parser.add_mutually_exclusive_group()
-    what.add_argument('--config', type=existing_file, help='export this config\'s whole model')
-    what.add_argument('--classifier', action='store_true',
-                      help='export the ImageNet classifier of --arch (logits)')
-    parser.add_argument('--arch', default=None, choices=sorted(ARCH_WIDTHS),
-                        help='backbone/classifier width (without --config; default 1.0x)')
-    layers = len(BASE_STAGES) + 2  # the stem, the stages, the final 1x1 conv
-    parser.add_argument('--out-indices', type=int_in(-layers, layers - 1), nargs='+',
-                        default=None, help='backbone outputs, one ONNX output each '
-                        f'(backbone export; layers 0 to {layers - 1}, default 3 5 7 9)')
-    parser.add_argument('--checkpoint', type=file_or_url,
-                        help='weights: a path or URL in any layout the '
-                        'project reads (default: random weights)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. model.bbox_head.num_classes=3')
+    add_model_arguments(parser, 'ONNX', 'export this config\'s whole model')
     parser.add_argument('--out', required=True, help='the .onnx file to write')
     parser.add_argument('--keep-failed', action='store_true',
                         help='when the check fails, keep the file as NAME.failed.onnx '
@@ -87,19 +69,7 @@ def parse_args(argv=None):
                         help=f'ONNX opset, {OPSETS[0]} to {OPSETS[1]} (default: '
                         f'{DEFAULT_OPSET})')
     args = parser.parse_args(argv)
-    # options of another kind of export would be ignored without a word: refuse them
-    if args.config and args.arch is not None:
-        parser.error('argument --arch: not allowed with --config (the config sets the '
-                     'width)')
-    if (args.config or args.classifier) and args.out_indices is not None:
-        parser.error('argument --out-indices: only for a backbone export (not with '
-                     + ('--config)' if args.config else '--classifier)'))
-    args.arch = args.arch or '1.0x'
-    indices = args.out_indices or [3, 5, 7, 9]
-    if len({i % layers for i in indices}) != len(indices):
-        parser.error(f'argument --out-indices: {indices} names a layer twice; allowed: '
-                     f'distinct layers from 0 to {layers - 1} (negatives count from the end)')
-    args.out_indices = indices
+    check_model_arguments(parser, args)
     if args.static_shape:
         if args.check_images:
             parser.error('--static-shape cannot be checked on --check-images (their '
@@ -111,74 +81,26 @@ def parse_args(argv=None):
         args.export_size, args.check_sizes = shape, [shape]
     elif args.check_sizes is None:
         args.check_sizes = [(320, 320), (256, 416)]
-    if args.check_images:
-        if not args.config:
-            parser.error('--check-images needs --config (its test pipeline prepares them)')
-        args.check_images = image_files(parser, args.check_images)
-    inputs = ([('--config', args.config), ('--checkpoint', args.checkpoint)]
-              + [('--check-images', p) for p in args.check_images or []])
+    inputs = export_inputs(parser, args)
     check_output(args.out, '--out', suffixes=('.onnx',), inputs=inputs)
     check_outputs(kept_outputs('--out', args.out, args.keep_failed), inputs)
     return args
 
 
-def image_files(parser, paths):
-    """The image files among ``paths`` (files, or folders: their images, sorted)."""
-    found = []
-    for path in paths:
-        if os.path.isdir(path):
-            found += sorted(os.path.join(path, f) for f in os.listdir(path)
-                            if f.lower().endswith(IMAGE_SUFFIXES))
-        elif os.path.isfile(path):
-            found.append(path)
-        else:
-            parser.error(f'--check-images {path!r}: no such file or folder')
-    if not found:
-        parser.error(f'--check-images {paths}: no images ({", ".join(IMAGE_SUFFIXES)})')
-    return found
-
-
-def build(args, cfg):
-    import torch
-    from ghostnetv2_mm.checkpoint import load_model_weights
-    from ghostnetv2_mm.deployment import build_model, prepare_for_export
-    if cfg is not None:
-        return build_model(cfg, args.checkpoint)
-    torch.manual_seed(0)
-    if args.classifier:
-        from ghostnetv2_mm.models import build_classifier
-        model = build_classifier(args.arch)
-    else:
-        from ghostnetv2_mm.models import GhostNetV2
-        model = GhostNetV2(args.arch, out_indices=tuple(args.out_indices))
-    if args.checkpoint:
-        load_model_weights(model, args.checkpoint)
-    return prepare_for_export(model)
-
-
-def task_of(wrapper) -> str:
-    from ghostnetv2_mm.deployment import (ClassifierExport, DenseDetectorExport,
-                                          SegmentorExport, TwoStageDetectorExport)
-    if isinstance(wrapper, (DenseDetectorExport, TwoStageDetectorExport)):
-        return 'detection'
-    if isinstance(wrapper, SegmentorExport):
-        return 'segmentation'
-    return 'classification' if isinstance(wrapper, ClassifierExport) else 'backbone'
-
-
 @tool_main
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from ghostnetv2_mm.deployment import (compare, describe, export_onnx, onnx_session,
-                                          wrap_for_export)
-    from ghostnetv2_mm.deployment.export import export_metadata
-    from ghostnetv2_mm.deployment.verify import overall, summarise
+    from ghostnetv2_mm.deployment import compare, export_onnx, onnx_session, wrap_for_export
+    from ghostnetv2_mm.deployment.export import (build_for_export, export_metadata,
+                                                 export_source, task_of)
+    from ghostnetv2_mm.deployment.verify import print_check
     from ghostnetv2_mm.utils.fileio import atomic_output
     cfg = None
     if args.config:
         from ghostnetv2_mm.utils.toolkit import load_config
         cfg = load_config(args.config, args.cfg_options)
-    model = build(args, cfg)
+    model = build_for_export(cfg, args.checkpoint, args.classifier, args.arch,
+                             args.out_indices)
     wrapper = wrap_for_export(model).eval()
     inputs = None
     if args.check_images:
@@ -187,8 +109,7 @@ def main(argv=None) -> int:
         prepare = ImagePreparer(cfg)
         inputs = [prepare(path)[0] for path in args.check_images]
     opset = args.opset or DEFAULT_OPSET
-    what = os.path.basename(args.config) if args.config else f'GhostNetV2 {args.arch} ' + (
-        'classifier' if args.classifier else 'backbone')
+    what = export_source(args.config, args.classifier, args.arch)
     metadata = export_metadata(cfg, what, task_of(wrapper))
     static = args.static_shape is not None
     shape = (f'static input {args.check_batch}x3x{args.export_size[0]}x'
@@ -207,11 +128,7 @@ def main(argv=None) -> int:
             print(f'onnxruntime vs PyTorch (batch {args.check_batch}, random inputs):')
         rows = compare(model, wrapper, onnx_session(out.path), args.check_sizes,
                        batch=args.check_batch, inputs=inputs)
-        for row in rows:
-            print(describe(row))
-        if len(rows) > 2 and 'matched' in rows[0]:
-            print(overall(rows))
-        ok, verdict = summarise(rows)
+        ok, verdict = print_check(rows)
         if not ok:
             out.fail(verdict)
     print(verdict)

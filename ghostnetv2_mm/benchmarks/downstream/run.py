@@ -228,6 +228,8 @@ class FiniteLossHook(Hook):
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         loss = (outputs or {}).get('loss')
+        # (a value only: float() of a tensor that requires grad warns in torch >= 2.9)
+        loss = loss.detach() if hasattr(loss, 'detach') else loss
         if loss is not None and not math.isfinite(float(loss)):
             raise BenchmarkError(f'{self.tag}: the training loss is {float(loss)} at '
                                  f'iteration {runner.iter + 1}; the run failed and nothing '
@@ -238,15 +240,13 @@ class FiniteLossHook(Hook):
 def train_and_test(cfg: Config, *, work_dir: str, seed: int, launcher: str, tag: str,
                    load_weights=None) -> dict:
     """Train ``cfg`` and test the final weights, with the Runner set up as
-    tools/train.py does; returns the test metrics. ``load_weights(backbone)`` puts
-    ImageNet weights into the built backbone before training."""
-    from mmengine.model import is_model_wrapper
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-
+    tools/train.py does (:mod:`ghostnetv2_mm.runner`); returns the test metrics.
+    ``load_weights(backbone)`` puts ImageNet weights into the built backbone before
+    training."""
     from ghostnetv2_mm.checkpoint import ATOMIC_BACKEND
     from ghostnetv2_mm.preflight import (check_feature_channels, setup_launcher,
                                          use_atomic_checkpoint_writes)
+    from ghostnetv2_mm.runner import build_runner, unwrapped_model
     cfg = copy.deepcopy(cfg)
     cfg.work_dir = work_dir
     cfg.launcher = launcher
@@ -263,12 +263,12 @@ def train_and_test(cfg: Config, *, work_dir: str, seed: int, launcher: str, tag:
     # The console shows warnings and the progress bars; the run's log file keeps
     # everything (the Runner prints its environment and config while it is built).
     with contextlib.redirect_stdout(io.StringIO()):
-        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        runner = build_runner(cfg)
     for handler in runner.logger.handlers:
         if not isinstance(handler, logging.FileHandler):
             handler.setStream(sys.stdout)
             handler.setLevel(logging.WARNING)
-    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    model = unwrapped_model(runner)
     if load_weights is not None:
         load_weights(model.backbone)
     runner.register_hook(ProgressHook(tag))
