@@ -21,11 +21,22 @@
 Variants: ``int8``: every conv and linear layer (weights per channel); ``int8 per-tensor``:
 one weight scale per tensor; ``int8, depthwise float``: the depthwise convs (group > 1)
 kept in float32.
+
+``--detector-config CFG --onnx FLOAT.onnx INT8.onnx ...`` scores exported detectors
+instead (the files of tools/deployment/export_onnx.py and quantize_onnx.py): box AP and
+AP50 of each file on the config's test set, with the config's own evaluator (mmdet's
+CocoMetric, as tools/test.py) and the onnxruntime predictor of onnx_infer.py; the
+change is against the first file (give the float32 file first):
+
+    python tools/analysis/int8_study.py --detector-config \\
+        configs/demo/retinanet_ghostnetv2_toyshapes.py \\
+        --onnx work_dirs/retinanet.onnx work_dirs/retinanet-int8.onnx
 """
 import sys
 
-from ghostnetv2_mm.benchmarks.int8 import run_int8_study
-from ghostnetv2_mm.utils.cli import ToolParser, check_outputs, positive_int, tool_main
+from ghostnetv2_mm.benchmarks.int8 import detector_int8_table, run_int8_study
+from ghostnetv2_mm.utils.cli import (ToolParser, check_outputs, existing_file, positive_int,
+                                     tool_main)
 from ghostnetv2_mm.utils.fileio import atomic_write_bytes
 
 
@@ -40,18 +51,31 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=positive_int, default=1,
                         help='threads of the timed runs (fine-tuning uses all cores)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--detector-config', type=existing_file,
+                        help='instead: score the exported detectors of --onnx on this '
+                        'config\'s test set (box AP, AP50)')
+    parser.add_argument('--onnx', type=existing_file, nargs='+',
+                        help='with --detector-config: .onnx files exported from it '
+                        '(float32 first; the changes are against it)')
     parser.add_argument('--out', help='write the Markdown tables here')
     args = parser.parse_args(argv)
-    check_outputs([('--out', args.out)])  # before the run, not after it
+    if bool(args.detector_config) != bool(args.onnx):
+        parser.error('argument --onnx: required with --detector-config, and only with it')
+    inputs = [('--detector-config', args.detector_config)] + [
+        ('--onnx', path) for path in args.onnx or []]
+    check_outputs([('--out', args.out)], inputs)  # before the run, not after it
     return args
 
 
 @tool_main
 def main(argv=None):
     args = parse_args(argv)
-    text = run_int8_study(protocol=args.protocol, epochs=args.epochs,
-                          calib_images=args.calib_images, repeats=args.repeats,
-                          threads=args.threads, seed=args.seed)
+    if args.detector_config:
+        text = detector_int8_table(args.detector_config, args.onnx, threads=args.threads)
+    else:
+        text = run_int8_study(protocol=args.protocol, epochs=args.epochs,
+                              calib_images=args.calib_images, repeats=args.repeats,
+                              threads=args.threads, seed=args.seed)
     print(text)
     if args.out:
         atomic_write_bytes(text.encode(), args.out)
