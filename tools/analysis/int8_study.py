@@ -61,6 +61,13 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if bool(args.detector_config) != bool(args.onnx):
         parser.error('argument --onnx: required with --detector-config, and only with it')
+    if args.detector_config:
+        # the digits study's options would be ignored without a word: refuse them
+        ignored = [name for name in ('protocol', 'epochs', 'calib_images', 'repeats', 'seed')
+                   if getattr(args, name) != parser.get_default(name)]
+        if ignored:
+            parser.error(f'argument --{ignored[0].replace("_", "-")}: not allowed with '
+                         '--detector-config (it scores the given files only)')
     inputs = [('--detector-config', args.detector_config)] + [
         ('--onnx', path) for path in args.onnx or []]
     check_outputs([('--out', args.out)], inputs)  # before the run, not after it
