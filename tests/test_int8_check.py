@@ -135,9 +135,9 @@ def test_other_files_keep_the_range_and_pixel_rules():
     assert not int8_differences(['out'], [ref], [ref + 1.1])[0]['ok']
     classes = np.zeros((1, 1, 10, 10), np.int64)
     changed = classes.copy()
-    changed[0, 0, 0, :10] = 3  # 10% of the pixels
+    changed[0, 0, 0, :9] = 3  # 9% of the pixels
     assert int8_differences(['output'], [classes], [changed], task='segmentation')[0]['ok']
-    changed[0, 0, 1, 0] = 3  # 11%
+    changed[0, 0, 1, :2] = 3  # 11%
     row = int8_differences(['output'], [classes], [changed], task='segmentation')[0]
     assert not row['ok'] and 'of the elements differ' in row['text']
 

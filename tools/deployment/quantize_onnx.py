@@ -36,8 +36,9 @@ complete and within the tolerance; otherwise an existing ``dst`` is unchanged
 import os
 import sys
 
-from ghostnetv2_mm.deployment.quantize import (FORMATS, INT8_MIN_MATCHED, INT8_MIN_SCORE,
-                                               INT8_TOLERANCE, PLACEMENTS)
+from ghostnetv2_mm.deployment.quantize import (FORMATS, INT8_MATCH_IOU, INT8_MIN_MATCHED,
+                                               INT8_MIN_SCORE, INT8_TOLERANCE, INT8_TOP,
+                                               PLACEMENTS)
 from ghostnetv2_mm.utils.cli import (ARGUMENT_STATUS, ToolParser, UserError, check_output,
                                      check_outputs,
                                      existing_dir, existing_file, finite_float, float_in,
@@ -88,7 +89,9 @@ def parse_args(argv=None):
     parser.add_argument('--min-matched', type=float_in(0, 1), default=INT8_MIN_MATCHED,
                         help='detectors: the share of the judged float32 detections that '
                         'need an INT8 twin, and of the INT8 ones a float32 twin '
-                        f'(default {INT8_MIN_MATCHED})')
+                        f'(same label, IoU > {INT8_MATCH_IOU:g}, score within --tolerance; '
+                        'judged: the detections scoring >= --min-score, at most '
+                        f'{INT8_TOP} per image; default {INT8_MIN_MATCHED})')
     parser.add_argument('--min-score', type=float_in(0, 1, low_open=True),
                         default=INT8_MIN_SCORE,
                         help='detectors: the lowest score of a judged detection '
