@@ -374,3 +374,59 @@ def conv_kind_breakdown(path: str, *, size: int = 224, runs: int = 20,
     out = dict(sorted(totals.items(), key=lambda kv: -kv[1]))
     out['total'] = sum(totals.values())
     return out
+
+
+def detector_int8_table(config: str, onnx_files: List[str], *, threads: int = 1,
+                        cfg_options=None) -> str:
+    """Box AP of exported detectors (float32 and INT8 files of one model) on the
+    config's test set, each scored by the config's own evaluator through
+    :func:`ghostnetv2_mm.deployment.evaluation.evaluate_detections` with
+    :class:`~ghostnetv2_mm.deployment.runtime.OnnxPredictor` (the code path of
+    tools/deployment/onnx_infer.py). Returns a Markdown table; changes are against
+    the first file (give the float32 file first).
+
+    Args:
+        config (str): The detection config the files were exported from.
+        onnx_files (list of str): The files; every one must record this config's
+            normalisation, input conventions and classes (refused otherwise).
+        threads (int): onnxruntime intra-op threads.
+        cfg_options (dict, optional): Overrides merged into the config (e.g. the
+            test set's ``data_root``).
+    """
+    from ghostnetv2_mm.deployment.evaluation import evaluate_detections
+    from ghostnetv2_mm.deployment.runtime import OnnxPredictor, metadata_mismatches
+    from ghostnetv2_mm.errors import UserError
+    from ghostnetv2_mm.utils.toolkit import load_config
+    rows = []
+    for path in onnx_files:
+        cfg = load_config(config, cfg_options)  # a fresh config: nothing carries over
+        mismatches, _ = metadata_mismatches(cfg, path, os.path.basename(config))
+        if mismatches:
+            raise UserError(f'{path} was not exported with config {config}: '
+                            + '; '.join(mismatches))
+        predictor = OnnxPredictor(cfg, path, threads)
+        if predictor.task != 'detection':
+            raise UserError(f'{path} is no detector (outputs of a {predictor.task} model)')
+        log(f'scoring {path} on the test set of {config}')
+        metrics = evaluate_detections(cfg, predictor)
+        keys = sorted(k for k in metrics if k.endswith('_mAP'))  # bbox (and segm)
+        rows.append((path, {k: (metrics[k], metrics[k + '_50']) for k in keys}))
+    # CocoMetric reports nothing for a file without a single detection: '-' there
+    kinds = sorted({k for _, values in rows for k in values})
+    head = ['file']
+    for k in kinds:
+        name = k.split('/')[-1].replace('_mAP', '')
+        head += [f'{name} AP', f'{name} AP50', f'{name} AP change']
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for path, values in rows:
+        cells = [os.path.basename(path)]
+        for k in kinds:
+            if k not in values:
+                cells += ['-', '-', '-']
+                continue
+            ap, ap50 = values[k]
+            base = rows[0][1].get(k)
+            cells += [f'{ap:.3f}', f'{ap50:.3f}',
+                      f'{ap - base[0]:+.3f}' if base else '-']
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)

@@ -9,7 +9,7 @@ the gates stay exact and only the convolutions and linear layers run in INT8.
 """
 import os
 import tempfile
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -182,14 +182,66 @@ def quantized_node_counts(path: str) -> dict:
 # output that moves by more than this fraction of its range is called out.
 INT8_TOLERANCE = 0.1
 
+# Detector files are judged by matching detections, not slot by slot (INT8 moves
+# near-equal scores past each other, and with them boxes between the sorted slots):
+#: the float32 (and INT8) detections judged: those scoring at least INT8_MIN_SCORE
+#: (what ``tools/demo.py`` and ``onnx_infer.py`` draw by default; below it a trained
+#: detector's output is low-score clutter that NMS keeps or drops on small changes),
+#: at most INT8_TOP per image, best first;
+INT8_MIN_SCORE = 0.3
+INT8_TOP = 20
+#: a detection's twin on the other side: same label, IoU above INT8_MATCH_IOU and a
+#: score within the tolerance (scores lie in [0, 1], so the tolerance is absolute);
+INT8_MATCH_IOU = 0.5
+#: the check passes when at least this share of the judged detections of each side
+#: has a twin on the other (and, for Mask R-CNN, when the twins' masks, thresholded
+#: at INT8_MASK_THRESHOLD in their boxes' frame, differ in at most the tolerance's
+#: share of pixels).
+INT8_MIN_MATCHED = 0.9
+INT8_MASK_THRESHOLD = 0.5
+
+DETECTOR_OUTPUTS = (('dets', 'labels'), ('dets', 'labels', 'masks'))
+
+
+def file_task(path: str, names: Sequence[str]) -> str:
+    """What an exported file's outputs are: the ``task`` its metadata records
+    (``export_metadata``: 'detection', 'segmentation', 'classification', 'backbone');
+    for a file without one, 'detection' when its outputs are a detector's
+    (``dets``, ``labels``[, ``masks``]), else ''."""
+    from .export import read_onnx_metadata
+    task = read_onnx_metadata(path).get(METADATA_PREFIX + 'task', '')
+    if not task and tuple(names) in DETECTOR_OUTPUTS:
+        task = 'detection'
+    return task
+
 
 def int8_differences(names: Sequence[str], reference: Sequence[np.ndarray],
                      quantized: Sequence[np.ndarray],
-                     tolerance: float = INT8_TOLERANCE) -> List[dict]:
+                     tolerance: float = INT8_TOLERANCE, task: str = '',
+                     min_matched: float = INT8_MIN_MATCHED,
+                     min_score: float = INT8_MIN_SCORE) -> List[dict]:
     """Judge each output of the INT8 file against the float file's on the same
-    inputs: ``max_abs_diff``, ``range`` (of the float output) and ``ok`` when the
-    difference is at most ``tolerance`` times that range (for integer outputs, such
-    as labels: when at most that fraction of the elements differ)."""
+    inputs. Each row has ``name``, ``ok`` and ``text`` (what :func:`describe_int8`
+    prints).
+
+    * Detectors (``task='detection'``): one row for ``dets`` and ``labels`` together
+      (and one for ``masks``): see :func:`int8_detection_differences`.
+    * Every other file, per output: ``max_abs_diff``, ``range`` (of the float output)
+      and ``ok`` when the difference is at most ``tolerance`` times that range; for
+      integer outputs (a segmentor's class map, labels) ``relative`` is the fraction
+      of elements (pixels) that differ, ok when at most ``tolerance``.
+
+    Args:
+        names (sequence of str): The output names.
+        reference, quantized (sequence of ndarray): The float and INT8 files' outputs.
+        tolerance (float): See above.
+        task (str): The file's task (:func:`file_task`).
+        min_matched (float): Detectors: the share of twins needed.
+        min_score (float): Detectors: the lowest score judged.
+    """
+    if task == 'detection':
+        return int8_detection_differences(names, reference, quantized, tolerance,
+                                          min_matched, min_score)
     rows = []
     for name, ref, got in zip(names, reference, quantized):
         ref, got = np.asarray(ref), np.asarray(got)
@@ -207,8 +259,140 @@ def int8_differences(names: Sequence[str], reference: Sequence[np.ndarray],
             row.update(max_abs_diff=float(np.abs(ref.astype(np.int64) - got).max())
                        if ref.size else 0.0, range=0.0, relative=differ,
                        ok=differ <= tolerance)
+        if not row['shape_ok']:
+            row['text'] = f'shape {got.shape} instead of {ref.shape} OUTSIDE the tolerance'
+        else:
+            what = ('of the elements differ' if row['range'] == 0.0 and not
+                    np.issubdtype(ref.dtype, np.floating) else
+                    f"of the range {row['range']:.3g}")
+            row['text'] = (f"max abs diff {row['max_abs_diff']:.3g}, {row['relative']:.3g} "
+                           f"{what} " + ('OK' if row['ok'] else 'OUTSIDE the tolerance'))
         rows.append(row)
     return rows
+
+
+def _judged(dets: np.ndarray, labels: np.ndarray, min_score: float,
+            top: int) -> Tuple[np.ndarray, dict]:
+    """The rows of one image's detections that are judged (score >= ``min_score``,
+    not padding, at most ``top``, best first) and them as ``pair_detections`` reads
+    them."""
+    keep = np.nonzero((dets[:, 4] >= min_score) & (dets[:, 4] > 0) & (labels >= 0))[0]
+    keep = keep[np.argsort(-dets[keep, 4], kind='stable')][:top]
+    return keep, dict(bboxes=dets[keep, :4], scores=dets[keep, 4], labels=labels[keep])
+
+
+def _twins(own_dets, own_labels, other_dets, other_labels, tolerance, min_score, top):
+    """Per image, the judged rows of ``own`` and their twins' rows in ``other`` (-1:
+    none; the whole other output is searched, below ``min_score`` too); the largest
+    score difference of a twin; how many without a twin have a box of their label
+    there (IoU > INT8_MATCH_IOU) whose score is further off, and by how much."""
+    from .verify import pair_detections
+    judged, worst, off, off_worst = [], 0.0, 0, 0.0
+    for n in range(len(own_dets)):
+        rows, expected = _judged(own_dets[n], own_labels[n], min_score, top)
+        partners, diff = pair_detections(expected, other_dets[n], other_labels[n],
+                                         iou_thr=INT8_MATCH_IOU, score_tol=tolerance)
+        judged.append((rows, partners))
+        worst = max(worst, diff)
+        missing = [i for i, p in enumerate(partners) if p < 0]
+        if missing:
+            loose, _ = pair_detections({k: v[missing] for k, v in expected.items()},
+                                       other_dets[n], other_labels[n],
+                                       iou_thr=INT8_MATCH_IOU, score_tol=np.inf)
+            for i, p in zip(missing, loose):
+                if p >= 0:
+                    off += 1
+                    off_worst = max(off_worst, abs(float(other_dets[n][p, 4])
+                                                   - float(expected['scores'][i])))
+    return judged, worst, off, off_worst
+
+
+def int8_detection_differences(names: Sequence[str], reference: Sequence[np.ndarray],
+                               quantized: Sequence[np.ndarray],
+                               tolerance: float = INT8_TOLERANCE,
+                               min_matched: float = INT8_MIN_MATCHED,
+                               min_score: float = INT8_MIN_SCORE,
+                               top: int = INT8_TOP) -> List[dict]:
+    """Judge an exported detector's INT8 outputs (``dets`` (N, K, 5), ``labels``
+    (N, K)[, ``masks`` (N, K, h, w)], each image's detections sorted by score, padding
+    rows scored 0) by matching detections, not slot by slot: INT8 reorders near-equal
+    scores, and a slot-by-slot comparison calls that a difference.
+
+    Each judged float32 detection (score >= ``min_score``, the ``top`` best per
+    image) looks for an INT8 twin anywhere in that image's INT8 output (same label,
+    IoU > ``INT8_MATCH_IOU``, score within ``tolerance``), and each judged INT8
+    detection for a float32 twin (INT8 must not add detections either). Row
+    ``dets, labels``: ``matched`` / ``judged`` (float32 side), ``matched_int8`` /
+    ``judged_int8``, ``max_score_diff`` (of the twins), ``score_off`` (detections
+    without a twin whose box and label are there but whose score is further off)
+    and ``ok`` when both shares are at least ``min_matched`` and something was
+    judged. Row ``masks`` (Mask R-CNN): ``identical``, the share of equal pixels of
+    the float32 detections' masks and their twins' (thresholded at
+    ``INT8_MASK_THRESHOLD``, in the box frame the file gives them), ok when at least
+    ``1 - tolerance``.
+    """
+    ref = dict(zip(names, (np.asarray(r) for r in reference)))
+    got = dict(zip(names, (np.asarray(q) for q in quantized)))
+    shapes = {k: (ref[k].shape, got[k].shape) for k in ref if k in got}
+    if any(a != b for a, b in shapes.values()) or len(shapes) != len(names):
+        return [dict(name=k, ok=False, shape_ok=False,
+                     text=f'shape {b} instead of {a}: OUTSIDE the tolerance')
+                for k, (a, b) in shapes.items()] or [dict(
+                    name=', '.join(names), ok=False, shape_ok=False,
+                    text='outputs missing: OUTSIDE the tolerance')]
+    ref_dets, got_dets = ref['dets'].astype(np.float32), got['dets'].astype(np.float32)
+    forward, worst, off, off_worst = _twins(ref_dets, ref['labels'], got_dets,
+                                            got['labels'], tolerance, min_score, top)
+    backward, worst_back, off_back, off_worst_back = _twins(
+        got_dets, got['labels'], ref_dets, ref['labels'], tolerance, min_score, top)
+    judged = sum(len(r) for r, _ in forward)
+    matched = sum(sum(p >= 0 for p in ps) for _, ps in forward)
+    judged_q = sum(len(r) for r, _ in backward)
+    matched_q = sum(sum(p >= 0 for p in ps) for _, ps in backward)
+    share = matched / judged if judged else 0.0
+    share_q = matched_q / judged_q if judged_q else 1.0
+    row = dict(name='dets, labels', shape_ok=True, judged=judged, matched=matched,
+               judged_int8=judged_q, matched_int8=matched_q,
+               max_score_diff=max(worst, worst_back), score_off=off + off_back,
+               score_off_max=max(off_worst, off_worst_back),
+               ok=judged > 0 and share >= min_matched and share_q >= min_matched)
+    if not judged:
+        text = (f'the float32 file detects nothing scoring >= {min_score:g} in these '
+                'images: nothing compared (calibrate with images that show objects, or '
+                'lower --min-score)')
+    else:
+        text = (f'{matched}/{judged} float32 detections (score >= {min_score:g}, top '
+                f'{top} per image) have an INT8 twin (same label, IoU > {INT8_MATCH_IOU:g},'
+                f' score within {tolerance:g}), {matched_q}/{judged_q} INT8 detections a '
+                f'float32 twin; max score diff {row["max_score_diff"]:.3g}')
+        if row['score_off']:
+            text += (f'; {row["score_off"]} without a twin have the box and label there '
+                     f'with a score further off (up to {row["score_off_max"]:.3g})')
+    row['text'] = text + (f' (need {min_matched:g} of each) '
+                          + ('OK' if row['ok'] else 'OUTSIDE the tolerance')
+                          if judged else ' OUTSIDE the tolerance')
+    rows = [row]
+    if 'masks' in ref:
+        same = pixels = 0
+        for n, (own, partners) in enumerate(forward):
+            pairs = [(r, p) for r, p in zip(own, partners) if p >= 0]
+            if pairs:
+                a = ref['masks'][n][[r for r, _ in pairs]] >= INT8_MASK_THRESHOLD
+                b = got['masks'][n][[p for _, p in pairs]] >= INT8_MASK_THRESHOLD
+                same, pixels = same + int((a == b).sum()), pixels + a.size
+        identical = same / pixels if pixels else 0.0
+        ok = pixels > 0 and identical >= 1 - tolerance
+        rows.append(dict(name='masks', shape_ok=True, identical=identical, ok=ok,
+                         text=(f'{100 * identical:.2f}% equal pixels of the twins\' masks '
+                               f'(at {INT8_MASK_THRESHOLD:g}; need {100 * (1 - tolerance):g}%) '
+                               if pixels else 'no twins to compare masks of ')
+                         + ('OK' if ok else 'OUTSIDE the tolerance')))
+    return rows
+
+
+def describe_int8(row: dict) -> str:
+    """The printed line of an :func:`int8_differences` row."""
+    return f"  output {row['name']}: {row['text']}"
 
 
 def quantize_pt2e_x86(module, example, calibration: Iterable):

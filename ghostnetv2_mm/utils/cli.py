@@ -370,15 +370,18 @@ def image_side(text: str) -> int:
 
 
 def parse_report_args(parser: argparse.ArgumentParser, argv=None,
-                      suffixes: Optional[Sequence[str]] = None) -> argparse.Namespace:
+                      suffixes: Optional[Sequence[str]] = None,
+                      inputs=None) -> argparse.Namespace:
     """``parser.parse_args(argv)`` for a tool that prints a report (Markdown tables):
     adds ``--out`` (write the report there too) and checks it before the run, not
-    after it (see :func:`check_output`; ``suffixes``: the allowed extensions). Print
-    the report with :func:`print_report`."""
+    after it (see :func:`check_output`; ``suffixes``: the allowed extensions;
+    ``inputs``: a function of the parsed arguments giving the ``(option, path)``
+    inputs that ``--out`` must not be). Print the report with :func:`print_report`."""
     parser.add_argument('--out', help='also write the report (Markdown) to this file')
     args = parser.parse_args(argv)
     if args.out is not None:
-        check_output(args.out, '--out', suffixes=suffixes)
+        check_output(args.out, '--out', suffixes=suffixes,
+                     inputs=inputs(args) if inputs else ())
     return args
 
 

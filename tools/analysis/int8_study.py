@@ -21,12 +21,22 @@
 Variants: ``int8``: every conv and linear layer (weights per channel); ``int8 per-tensor``:
 one weight scale per tensor; ``int8, depthwise float``: the depthwise convs (group > 1)
 kept in float32.
+
+``--detector-config CFG --onnx FLOAT.onnx INT8.onnx ...`` scores exported detectors
+instead (the files of tools/deployment/export_onnx.py and quantize_onnx.py): box AP and
+AP50 of each file on the config's test set, with the config's own evaluator (mmdet's
+CocoMetric, as tools/test.py) and the onnxruntime predictor of onnx_infer.py; the
+change is against the first file (give the float32 file first):
+
+    python tools/analysis/int8_study.py --detector-config \\
+        configs/demo/retinanet_ghostnetv2_toyshapes.py \\
+        --onnx work_dirs/retinanet.onnx work_dirs/retinanet-int8.onnx
 """
 import sys
 
-from ghostnetv2_mm.benchmarks.int8 import run_int8_study
-from ghostnetv2_mm.utils.cli import (ToolParser, parse_report_args, positive_int, print_report,
-                                     tool_main)
+from ghostnetv2_mm.benchmarks.int8 import detector_int8_table, run_int8_study
+from ghostnetv2_mm.utils.cli import (ToolParser, existing_file, parse_report_args, positive_int,
+                                     print_report, tool_main)
 
 
 def parse_args(argv=None):
@@ -40,15 +50,36 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=positive_int, default=1,
                         help='threads of the timed runs (fine-tuning uses all cores)')
     parser.add_argument('--seed', type=int, default=0)
-    return parse_report_args(parser, argv)
+    parser.add_argument('--detector-config', type=existing_file,
+                        help='instead: score the exported detectors of --onnx on this '
+                        'config\'s test set (box AP, AP50)')
+    parser.add_argument('--onnx', type=existing_file, nargs='+',
+                        help='with --detector-config: .onnx files exported from it '
+                        '(float32 first; the changes are against it)')
+    # --out is checked against the inputs before the run, not after it
+    args = parse_report_args(parser, argv, inputs=lambda a: (
+        [('--detector-config', a.detector_config)] + [('--onnx', p) for p in a.onnx or []]))
+    if bool(args.detector_config) != bool(args.onnx):
+        parser.error('argument --onnx: required with --detector-config, and only with it')
+    if args.detector_config:
+        # the digits study's options would be ignored without a word: refuse them
+        ignored = [name for name in ('protocol', 'epochs', 'calib_images', 'repeats', 'seed')
+                   if getattr(args, name) != parser.get_default(name)]
+        if ignored:
+            parser.error(f'argument --{ignored[0].replace("_", "-")}: not allowed with '
+                         '--detector-config (it scores the given files only)')
+    return args
 
 
 @tool_main
 def main(argv=None):
     args = parse_args(argv)
-    text = run_int8_study(protocol=args.protocol, epochs=args.epochs,
-                          calib_images=args.calib_images, repeats=args.repeats,
-                          threads=args.threads, seed=args.seed)
+    if args.detector_config:
+        text = detector_int8_table(args.detector_config, args.onnx, threads=args.threads)
+    else:
+        text = run_int8_study(protocol=args.protocol, epochs=args.epochs,
+                              calib_images=args.calib_images, repeats=args.repeats,
+                              threads=args.threads, seed=args.seed)
     print_report(text, args.out)
     return 0
 

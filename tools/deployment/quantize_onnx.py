@@ -13,9 +13,21 @@ every operator onnxruntime has a uint8 kernel for (Concat, Mul, Add, Sigmoid, po
 Resize, ...) is quantised too, so no float island sits between two convs;
 ``--float-prefix`` keeps nodes by name in float (e.g. ``/backbone/layer0/``, the stem)
 (``ghostnetv2_mm.deployment.quantize``; docs/benchmarks.md has the timings). The tool prints which
-node types run in INT8 and which stay float, and judges each output against the
-float file on the first calibration batch: the largest difference must stay within
-``--tolerance`` of the float output's range (exit 1 otherwise).
+node types run in INT8 and which stay float, and judges the INT8 file against the
+float file (exit 1 when it fails):
+
+* a whole detector (``export_onnx.py --config``; the file's metadata says
+  ``detection``, outputs ``dets``, ``labels``[, ``masks``]), on every calibration
+  image: by matching detections, not slot by slot (INT8 moves near-equal scores past
+  each other). Each float32 detection scoring at least ``--min-score`` (at most 20
+  per image) needs an INT8 twin anywhere in that image's output (same label, IoU >
+  0.5, score within ``--tolerance``) and each such INT8 detection a float32 twin;
+  the check passes when at least ``--min-matched`` of each side have one (and Mask
+  R-CNN's twins' masks, at 0.5, differ in at most ``--tolerance`` of their pixels);
+* every other file (backbones, classifiers, segmentors), on the first calibration
+  batch: the largest difference of each float output must stay within
+  ``--tolerance`` of its range; an integer output (a segmentor's class map) may
+  differ in at most ``--tolerance`` of its elements.
 
 ``dst`` must not be ``src``. It is written beside itself and renamed only when
 complete and within the tolerance; otherwise an existing ``dst`` is unchanged
@@ -24,10 +36,13 @@ complete and within the tolerance; otherwise an existing ``dst`` is unchanged
 import os
 import sys
 
-from ghostnetv2_mm.deployment.quantize import FORMATS, INT8_TOLERANCE, PLACEMENTS
+from ghostnetv2_mm.deployment.quantize import (FORMATS, INT8_MATCH_IOU, INT8_MIN_MATCHED,
+                                               INT8_MIN_SCORE, INT8_TOLERANCE, INT8_TOP,
+                                               PLACEMENTS)
 from ghostnetv2_mm.utils.cli import (ARGUMENT_STATUS, ToolParser, UserError, check_output,
                                      check_outputs,
-                                     existing_dir, existing_file, finite_float, int_in,
+                                     existing_dir, existing_file, finite_float, float_in,
+                                     int_in,
                                      kept_outputs, non_negative_float, positive_float,
                                      positive_int, tool_main)
 
@@ -68,7 +83,20 @@ def parse_args(argv=None):
                         help='symmetric int8 activations and weights')
     parser.add_argument('--tolerance', type=non_negative_float, default=INT8_TOLERANCE,
                         help='largest allowed difference of an output, as a fraction of '
-                        f'the float output\'s range (default {INT8_TOLERANCE})')
+                        f'the float output\'s range (default {INT8_TOLERANCE}); '
+                        'detectors: the largest score difference of two twins; '
+                        'integer outputs: the share of elements that may differ')
+    parser.add_argument('--min-matched', type=float_in(0, 1), default=INT8_MIN_MATCHED,
+                        help='detectors: the share of the judged float32 detections that '
+                        'need an INT8 twin, and of the INT8 ones a float32 twin '
+                        f'(same label, IoU > {INT8_MATCH_IOU:g}, score within --tolerance; '
+                        'judged: the detections scoring >= --min-score, at most '
+                        f'{INT8_TOP} per image; default {INT8_MIN_MATCHED})')
+    parser.add_argument('--min-score', type=float_in(0, 1, low_open=True),
+                        default=INT8_MIN_SCORE,
+                        help='detectors: the lowest score of a judged detection '
+                        f'(default {INT8_MIN_SCORE}; lower ones are clutter that NMS '
+                        'keeps or drops on small changes)')
     parser.add_argument('--keep-failed', action='store_true',
                         help='outside the tolerance, keep the file as NAME.failed.onnx')
     args = parser.parse_args(argv)
@@ -139,7 +167,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from ghostnetv2_mm.deployment import (onnx_session, quantize_int8,
                                           quantized_node_counts, run_onnx)
-    from ghostnetv2_mm.deployment.quantize import int8_differences, unknown_nodes
+    import numpy as np
+
+    from ghostnetv2_mm.deployment.quantize import (describe_int8, file_task,
+                                                   int8_differences, unknown_nodes)
     from ghostnetv2_mm.utils.fileio import atomic_output
     try:
         source = onnx_session(args.src)
@@ -172,19 +203,32 @@ def main(argv=None) -> int:
             print(f'  {kind:5}: ' + ', '.join(f'{k} {v}'
                                               for k, v in sorted(counts[kind].items())))
         names = [o.name for o in source.get_outputs()]
-        rows = int8_differences(names, run_onnx(source, batches[0]),
-                                run_onnx(onnx_session(out.path), batches[0]), args.tolerance)
-        print(f'INT8 vs float32 on the first calibration batch (tolerance: '
-              f'{args.tolerance:g} of the float output\'s range):')
+        task = file_task(args.src, names)
+        quantized = onnx_session(out.path)
+        # a detector: every calibration image (a batch holds too few detections to
+        # judge a share); else the first batch
+        judged = batches if task == 'detection' else batches[:1]
+        reference, result = ([run_onnx(s, b) for b in judged] for s in (source, quantized))
+        reference, result = ([np.concatenate(o) for o in zip(*r)]
+                             for r in (reference, result))
+        rows = int8_differences(names, reference, result, args.tolerance, task=task,
+                                min_matched=args.min_matched, min_score=args.min_score)
+        if task == 'detection':
+            print(f'INT8 vs float32 on the {sum(len(b) for b in judged)} calibration '
+                  'images, detections matched (tolerance: '
+                  f'{args.tolerance:g} of a score):')
+        else:
+            print(f'INT8 vs float32 on the first calibration batch (tolerance: '
+                  f'{args.tolerance:g} of the float output\'s range):')
         for r in rows:
-            print(f"  output {r['name']}: max abs diff {r['max_abs_diff']:.3g}, "
-                  f"{r['relative']:.3g} of the range {r['range']:.3g} "
-                  + ('OK' if r['ok'] else 'OUTSIDE the tolerance'))
+            print(describe_int8(r))
         ok = all(r['ok'] for r in rows)
         if not ok:
             out.fail('outside the tolerance')
-    print(('PASSED: ' if ok else f'FAILED: an output differs by more than --tolerance '
-           f'{args.tolerance:g}; ') + out.outcome())
+    print(('PASSED: ' if ok else 'FAILED: an output is outside the tolerance '
+           f'(--tolerance {args.tolerance:g}'
+           + (f', --min-matched {args.min_matched:g}' if task == 'detection' else '')
+           + '); ') + out.outcome())
     return 0 if ok else 1
 
 
