@@ -119,15 +119,18 @@ def test_env(tree):
     return env
 
 
-def run_pytest(tree, python, selection, timeout, stop_first=True):
-    """Run pytest on ``selection`` in ``tree``: (passed, first failure, seconds, log)."""
+def run_pytest(tree, python, selection, timeout, stop_first=True, whole_limit=True):
+    """Run pytest on ``selection`` in ``tree``: (passed, first failure, seconds, log).
+    Each test gets ``timeout`` seconds; with ``whole_limit`` the whole run gets
+    ``timeout`` + 60 (a mutant's selection), without it only the per-test limit
+    holds (the baseline, the union of every mutant's selection)."""
     cmd = [python, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-rf',
            '--timeout', str(timeout), *(['-x'] if stop_first else []), *selection]
     start = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=tree, env=test_env(tree), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        log, _ = proc.communicate(timeout=timeout + 60)
+        log, _ = proc.communicate(timeout=timeout + 60 if whole_limit else None)
         timed_out = False
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -230,7 +233,8 @@ def main(argv=None):
             for m in mutants:
                 selection += [t for t in m['tests'] if t not in selection]
             passed, first, seconds, log = run_pytest(tree, args.python, selection,
-                                                     args.timeout, stop_first=False)
+                                                     args.timeout, stop_first=False,
+                                                     whole_limit=False)
             if args.log_dir:
                 os.makedirs(args.log_dir, exist_ok=True)
                 with open(osp.join(args.log_dir, 'baseline.log'), 'w') as f:
