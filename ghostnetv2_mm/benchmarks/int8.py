@@ -341,9 +341,8 @@ def conv_kind_breakdown(path: str, *, size: int = 224, runs: int = 20,
         dict: ``'depthwise conv'``, ``'dense conv'`` and one entry per other op type
         (ms per run), largest first, and ``'total'``.
     """
-    import json
     import onnx
-    from .onnx_profile import random_input, session
+    from .onnx_profile import kernel_times, random_input
     graph = onnx.load(path, load_external_data=False).graph
     kind = {}
     for node in graph.node:
@@ -351,26 +350,13 @@ def conv_kind_breakdown(path: str, *, size: int = 224, runs: int = 20,
             group = next((a.i for a in node.attribute if a.name == 'group'), 1)
             kind[node.name.rsplit('/', 1)[0] + '/'] = ('depthwise conv' if group > 1
                                                        else 'dense conv')
-    x = random_input((size, size))
-    with tempfile.TemporaryDirectory() as tmp:
-        sess = session(path, threads, profile_prefix=os.path.join(tmp, 'p'))
-        feed = {sess.get_inputs()[0].name: x}
-        for _ in range(warmup + runs):
-            sess.run(None, feed)
-        with open(sess.end_profiling()) as f:
-            events = json.load(f)
-    starts = sorted(e['ts'] for e in events if e.get('name') == 'model_run')
-    start = starts[-runs]
     totals: Dict[str, float] = {}
-    for e in events:
-        if e.get('cat') != 'Node' or not e.get('name', '').endswith('_kernel_time') \
-                or e['ts'] < start:
-            continue
-        op = e.get('args', {}).get('op_name', '?')
+    for name, op, dur in kernel_times(path, random_input((size, size)), runs=runs,
+                                      warmup=warmup, threads=threads):
         if 'Conv' in op:
-            path_ = e['name'].rsplit('/', 1)[0] + '/'
-            op = kind.get(path_, 'dense conv')  # (the stem etc.: one conv per path)
-        totals[op] = totals.get(op, 0.0) + e['dur'] / runs / 1e3
+            # (the stem etc.: one conv per path)
+            op = kind.get(name.rsplit('/', 1)[0] + '/', 'dense conv')
+        totals[op] = totals.get(op, 0.0) + dur / runs / 1e3
     out = dict(sorted(totals.items(), key=lambda kv: -kv[1]))
     out['total'] = sum(totals.values())
     return out

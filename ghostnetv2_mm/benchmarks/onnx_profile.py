@@ -47,6 +47,29 @@ def _feed(sess, x: np.ndarray) -> Dict[str, np.ndarray]:
     return {sess.get_inputs()[0].name: x}
 
 
+def kernel_times(onnx_path: str, x: np.ndarray, *, runs: int, warmup: int,
+                 threads: int) -> List[Tuple[str, str, float]]:
+    """onnxruntime's profiler on ``onnx_path`` fed ``x``: ``warmup`` runs, then
+    ``runs`` counted ones; one ``(node name, op type, kernel microseconds)`` per node
+    and counted run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        sess = session(onnx_path, threads, profile_prefix=os.path.join(tmp, 'profile'))
+        feed = _feed(sess, x)
+        for _ in range(warmup + runs):
+            sess.run(None, feed)
+        with open(sess.end_profiling()) as f:
+            events = json.load(f)
+    model_runs = sorted((e for e in events if e.get('cat') == 'Session'
+                         and e.get('name') == 'model_run'), key=lambda e: e['ts'])
+    if len(model_runs) < runs:
+        raise RuntimeError(f'the profile of {onnx_path} has {len(model_runs)} runs, '
+                           f'expected at least {runs}')
+    start = model_runs[-runs]['ts']
+    return [(e['name'], e.get('args', {}).get('op_name', '?'), e['dur']) for e in events
+            if e.get('cat') == 'Node' and e.get('name', '').endswith('_kernel_time')
+            and e['ts'] >= start]
+
+
 def op_breakdown(onnx_path: str, *, size: Tuple[int, int] = (224, 224), batch: int = 1,
                  runs: int = 20, warmup: int = 5, threads: int = 1,
                  statistic: str = 'mean') -> Dict:
@@ -74,29 +97,12 @@ def op_breakdown(onnx_path: str, *, size: Tuple[int, int] = (224, 224), batch: i
         raise ValueError(f'runs={runs!r}, warmup={warmup!r}: allowed: runs >= 1, warmup >= 0')
     if statistic not in ('mean', 'min'):
         raise ValueError(f"statistic={statistic!r}: allowed: 'mean', 'min'")
-    x = random_input(size, batch)
-    with tempfile.TemporaryDirectory() as tmp:
-        sess = session(onnx_path, threads, profile_prefix=os.path.join(tmp, 'profile'))
-        feed = _feed(sess, x)
-        for _ in range(warmup + runs):
-            sess.run(None, feed)
-        with open(sess.end_profiling()) as f:
-            events = json.load(f)
-    model_runs = sorted((e for e in events if e.get('cat') == 'Session'
-                         and e.get('name') == 'model_run'), key=lambda e: e['ts'])
-    if len(model_runs) < runs:
-        raise RuntimeError(f'the profile of {onnx_path} has {len(model_runs)} runs, '
-                           f'expected at least {runs}')
-    start = model_runs[-runs]['ts']
     durations: Dict[str, List[float]] = {}
     kinds: Dict[str, str] = {}
-    for e in events:
-        if e.get('cat') != 'Node' or not e.get('name', '').endswith('_kernel_time') \
-                or e['ts'] < start:
-            continue
-        op = e.get('args', {}).get('op_name', '?')
-        durations.setdefault(e['name'], []).append(e['dur'])
-        kinds[e['name']] = op
+    for name, op, dur in kernel_times(onnx_path, random_input(size, batch), runs=runs,
+                                      warmup=warmup, threads=threads):
+        durations.setdefault(name, []).append(dur)
+        kinds[name] = op
     times: Dict[str, float] = Counter()
     nodes: Dict[str, set] = {}
     for name, values in durations.items():
