@@ -37,7 +37,22 @@ def parse_args(argv=None):
     parser.add_argument('--breakdown', type=existing_file, nargs='+',
                         help='instead: profile these ONNX files at the first --sizes '
                         '(kernel ms per run: depthwise convs, dense convs, other ops)')
-    return parse_report_args(parser, argv, suffixes=('.md', '.txt'))
+    args = parse_report_args(parser, argv, suffixes=('.md', '.txt'),
+                             inputs=lambda a: [('--breakdown', p) for p in a.breakdown or []])
+    if args.breakdown:
+        # the timing run's options would be ignored without a word: refuse them
+        ignored = [name for name in ('pt2e_sizes', 'no_onnx', 'calib_images', 'seed')
+                   if getattr(args, name) != parser.get_default(name)]
+        if ignored:
+            parser.error(f'argument --{ignored[0].replace("_", "-")}: not allowed with '
+                         '--breakdown (it profiles the given files only)')
+        return args
+    unknown = sorted(set(args.pt2e_sizes) - set(args.sizes))
+    if unknown:
+        parser.error(f'argument --pt2e-sizes: {unknown} not among --sizes {args.sizes}')
+    if args.no_onnx and not args.pt2e_sizes:
+        parser.error('argument --no-onnx: nothing would be timed (no --pt2e-sizes)')
+    return args
 
 
 @tool_main
@@ -51,7 +66,7 @@ def main(argv=None):
                                     threads=args.threads)
             lines.append(f"{path}: total {b.pop('total'):.2f} | "
                          + ', '.join(f'{k} {v:.2f}' for k, v in list(b.items())[:9]))
-        print('\n'.join(lines))
+        print_report('\n'.join(lines), args.out)
         return 0
     text = run_int8_routes(sizes=args.sizes, rounds=args.rounds, threads=args.threads,
                            calib_images=args.calib_images, pt2e_sizes=args.pt2e_sizes,
