@@ -13,6 +13,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..errors import UserError
 from .export import METADATA_PREFIX, write_onnx_with_metadata
 
 # Convolutions and linear layers: where the MACs are.
@@ -434,3 +435,64 @@ def quantize_pt2e_x86(module, example, calibration: Iterable):
         for batch in calibration:
             prepared(torch.as_tensor(batch))
     return convert_pt2e(prepared)
+
+
+# ------------------------------------------------------------- calibration images
+# The image files a calibration folder is searched for
+CALIBRATION_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
+
+
+def read_image(path, w, h):
+    """(3, h, w) float32 RGB; :class:`UserError` naming a file that is no image."""
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            image = image.convert('RGB').resize((w, h), Image.BILINEAR)
+    except Exception as exc:  # noqa: BLE001 - PIL's many errors: name the file
+        raise UserError(f'--calib-dir: {path!r} cannot be read as an image ({exc}); '
+                        'remove it or fix it') from exc
+    return np.asarray(image, dtype=np.float32).transpose(2, 0, 1)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable)."""
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+
+
+def check_memory(num: int, h: int, w: int) -> None:
+    """Refuse, before reading an image, calibration inputs that cannot fit in memory
+    (the process would be killed without a word). Counts the float32 input arrays
+    only: onnxruntime's calibration needs more on top, for every intermediate output."""
+    need = num * 3 * h * w * 4
+    free = available_memory()
+    if need > free:
+        raise UserError(f'--size {h} {w} with {num} calibration images needs '
+                        f'{need / 2 ** 30:.1f} GiB for the inputs alone, but '
+                        f'{free / 2 ** 30:.1f} GiB are available; use a smaller --size or '
+                        '--num-images', 2)
+
+
+def calibration_batches(folder, num, batch, size, mean, std):
+    """(N, 3, H, W) float32 batches of the first ``num`` images under ``folder``
+    (sorted, searched recursively), resized to ``size`` (H or (H, W)) and normalised
+    with ``mean`` / ``std`` (RGB); :class:`UserError` for a folder without images, an
+    image that cannot be read, or inputs that would not fit in memory."""
+    paths = sorted(os.path.join(d, f) for d, _, files in os.walk(folder) for f in files
+                   if f.lower().endswith(CALIBRATION_SUFFIXES))[:num]
+    if not paths:
+        raise UserError(f'--calib-dir {folder!r}: no images ({", ".join(CALIBRATION_SUFFIXES)})')
+    h, w = size if len(size) == 2 else size * 2
+    check_memory(len(paths), h, w)
+    mean, std = np.float32(mean).reshape(3, 1, 1), np.float32(std).reshape(3, 1, 1)
+    batches = []
+    for start in range(0, len(paths), batch):
+        images = [read_image(p, w, h) for p in paths[start:start + batch]]
+        batches.append(((np.stack(images) - mean) / std).astype(np.float32))
+    return batches

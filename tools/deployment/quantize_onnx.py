@@ -33,12 +33,11 @@ float file (exit 1 when it fails):
 complete and within the tolerance; otherwise an existing ``dst`` is unchanged
 (``--keep-failed`` keeps the rejected file as ``NAME.failed.onnx``).
 """
-import os
 import sys
 
 from ghostnetv2_mm.deployment.quantize import (FORMATS, INT8_MATCH_IOU, INT8_MIN_MATCHED,
                                                INT8_MIN_SCORE, INT8_TOLERANCE, INT8_TOP,
-                                               PLACEMENTS)
+                                               PLACEMENTS, calibration_batches)
 from ghostnetv2_mm.utils.cli import (ARGUMENT_STATUS, ToolParser, UserError, check_output,
                                      check_outputs,
                                      existing_dir, existing_file, finite_float, float_in,
@@ -46,7 +45,6 @@ from ghostnetv2_mm.utils.cli import (ARGUMENT_STATUS, ToolParser, UserError, che
                                      kept_outputs, non_negative_float, positive_float,
                                      positive_int, tool_main)
 
-IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 # The largest input side: calibration holds every image (and onnxruntime every
 # intermediate output of each) in memory, and sides beyond this are no CNN input.
 MAX_SIDE = 4096
@@ -105,61 +103,6 @@ def parse_args(argv=None):
     check_output(args.dst, 'dst', inputs=[('src', args.src)], suffixes=('.onnx',))
     check_outputs(kept_outputs('dst', args.dst, args.keep_failed), [('src', args.src)])
     return args
-
-
-def read_image(path, w, h):
-    """(3, h, w) float32 RGB; :class:`UserError` naming a file that is no image."""
-    import numpy as np
-    from PIL import Image
-    try:
-        with Image.open(path) as image:
-            image = image.convert('RGB').resize((w, h), Image.BILINEAR)
-    except Exception as exc:  # noqa: BLE001 - PIL's many errors: name the file
-        raise UserError(f'--calib-dir: {path!r} cannot be read as an image ({exc}); '
-                        'remove it or fix it') from exc
-    return np.asarray(image, dtype=np.float32).transpose(2, 0, 1)
-
-
-def available_memory() -> int:
-    """Bytes of memory available to a new allocation (Linux: MemAvailable)."""
-    try:
-        with open('/proc/meminfo') as f:
-            for line in f:
-                if line.startswith('MemAvailable:'):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
-
-
-def check_memory(num: int, h: int, w: int) -> None:
-    """Refuse, before reading an image, calibration inputs that cannot fit in memory
-    (the process would be killed without a word). Counts the float32 input arrays
-    only: onnxruntime's calibration needs more on top, for every intermediate output."""
-    need = num * 3 * h * w * 4
-    free = available_memory()
-    if need > free:
-        raise UserError(f'--size {h} {w} with {num} calibration images needs '
-                        f'{need / 2 ** 30:.1f} GiB for the inputs alone, but '
-                        f'{free / 2 ** 30:.1f} GiB are available; use a smaller --size or '
-                        '--num-images', 2)
-
-
-def calibration_batches(folder, num, batch, size, mean, std):
-    """(N, 3, H, W) float32 batches of the first ``num`` images under ``folder``."""
-    import numpy as np
-    paths = sorted(os.path.join(d, f) for d, _, files in os.walk(folder) for f in files
-                   if f.lower().endswith(IMAGE_EXTS))[:num]
-    if not paths:
-        raise UserError(f'--calib-dir {folder!r}: no images ({", ".join(IMAGE_EXTS)})')
-    h, w = size if len(size) == 2 else size * 2
-    check_memory(len(paths), h, w)
-    mean, std = np.float32(mean).reshape(3, 1, 1), np.float32(std).reshape(3, 1, 1)
-    batches = []
-    for start in range(0, len(paths), batch):
-        images = [read_image(p, w, h) for p in paths[start:start + batch]]
-        batches.append(((np.stack(images) - mean) / std).astype(np.float32))
-    return batches
 
 
 @tool_main
