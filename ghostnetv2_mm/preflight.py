@@ -104,8 +104,8 @@ def check_pretrained(cfg: Config) -> Optional[str]:
         checkpoint = backbone['pretrained']
     if checkpoint and '://' not in checkpoint and not os.path.isfile(checkpoint):
         return (f'The backbone\'s pretrained weights {checkpoint!r} are not on disk.\n'
-                + PRETRAINED_HINT + f'\nOverride the path with --cfg-options '
-                f'model.backbone.init_cfg.checkpoint=PATH.')
+                + PRETRAINED_HINT + '\nOverride the path with --cfg-options '
+                'model.backbone.init_cfg.checkpoint=PATH.')
     return None
 
 

@@ -480,11 +480,6 @@ class NcnnRunner:
         return [np.stack(values) for values in per_output]
 
 
-def ncnn_version() -> str:
-    ncnn = require('ncnn')
-    return getattr(ncnn, '__version__', 'unknown')
-
-
 # ----------------------------------------------- the file plus the steps outside it
 class NcnnModel:
     """An ncnn export with the steps that run outside the file, giving what the ONNX

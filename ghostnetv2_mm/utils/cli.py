@@ -205,16 +205,6 @@ def positive_float(text: str) -> float:
     return value
 
 
-def choice_of(option: str, value, allowed) -> None:
-    """Refuse ``value`` of ``option`` unless it is one of ``allowed``: a
-    :class:`UserError` with status 2 listing them (for checks argparse's
-    ``choices`` cannot make, e.g. a value known only after reading a file)."""
-    allowed = list(allowed)
-    if value not in allowed:
-        raise UserError(f'argument {option}: {value!r} is not allowed; allowed: '
-                        f'{", ".join(map(str, allowed))}', ARGUMENT_STATUS)
-
-
 def _path_problem(path: str, want_dir: bool) -> Optional[str]:
     if not path:
         return 'an empty path'

@@ -97,6 +97,10 @@ def parse_args(argv=None):
     if not args.onnx and not args.peers:
         parser.error('nothing to compare: give --onnx LABEL=PATH and/or --peers')
     labels = [label for label, _ in args.onnx]
+    for name in set(labels + list(args.peers)):
+        if (labels + list(args.peers)).count(name) > 1:  # one would replace the other
+            parser.error(f'argument --onnx: the label {name!r} is given twice (as '
+                         '--onnx labels or peer names); give each model its own label')
     for label, _ in args.top1:
         if label not in labels:  # it would be dropped without a word
             parser.error(f'argument --top1: {label!r} is no --onnx label; allowed: '
@@ -108,11 +112,6 @@ def parse_args(argv=None):
                          '--top1 LABEL=ACC for an --onnx model, or --peers (they carry '
                          'their published top-1)')
         check_output(args.plot, '--plot', suffixes=('.png',))
-    for name in ('rounds', 'batch'):
-        if getattr(args, name) < 1:
-            parser.error(f'--{name} must be >= 1, got {getattr(args, name)}')
-    if args.warmup < 0 or args.profile_runs < 0:
-        parser.error('--warmup and --profile-runs must be >= 0')
     if 'ncnn' in args.runtimes and args.batch != 1:
         parser.error(f'--batch {args.batch} with --runtimes ncnn: ncnn runs batch 1 only')
     for runtime in args.runtimes:

@@ -135,13 +135,14 @@ def main(argv=None) -> int:
               + f', {mb:.1f} MB')
         runner = nc.NcnnRunner(param.path, weights.path, content['input_blob']['shape'],
                                content['outputs'], threads=args.threads)
-        post = threshold = None
+        post, threshold = None, 0.3  # (the threshold serves single-channel segmentors)
         if task == 'detection':
             post = nc.DetectionPostProcess(model.bbox_head, groups)
             print(f'detections: the head outputs decoded in Python ({post.route})')
-        elif task == 'segmentation':
-            threshold = getattr(model.decode_head, 'threshold', None) or 0.3
-        run = nc.NcnnModel(runner, task, post, threshold or 0.3)
+        elif task == 'segmentation' and getattr(model.decode_head, 'threshold',
+                                               None) is not None:
+            threshold = model.decode_head.threshold
+        run = nc.NcnnModel(runner, task, post, threshold)
         if inputs is not None:
             print(f'ncnn vs PyTorch ({len(inputs)} images, as the test pipeline prepares '
                   f'them, padded to {size[0]}x{size[1]}):')
