@@ -23,20 +23,11 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
+from ..deployment.ncnn import NCNN_PRECISIONS
+
 #: Runtimes :func:`make_runner` knows.
 RUNTIMES = ('onnxruntime', 'openvino', 'ncnn')
 
-#: ncnn ``Option`` flags per precision. ``fp16``: half-precision storage (and
-#: arithmetic where the CPU has it, as on ARMv8.2), the default of ncnn's ``Option``
-#: and so of mobile builds; ``bf16``: bfloat16 storage; ``fp32``: both off.
-_NCNN_OFF = dict(use_fp16_packed=False, use_fp16_storage=False, use_fp16_arithmetic=False,
-                 use_bf16_packed=False, use_bf16_storage=False)
-NCNN_PRECISIONS = {
-    'fp32': dict(_NCNN_OFF),
-    'fp16': dict(_NCNN_OFF, use_fp16_packed=True, use_fp16_storage=True,
-                 use_fp16_arithmetic=True),
-    'bf16': dict(_NCNN_OFF, use_bf16_packed=True, use_bf16_storage=True),
-}
 #: Precisions per runtime (onnxruntime and OpenVINO are timed in float32 only).
 PRECISIONS = {'onnxruntime': ('fp32',), 'openvino': ('fp32',),
               'ncnn': tuple(NCNN_PRECISIONS)}
@@ -125,13 +116,9 @@ def ncnn_blobs(param_path: str) -> Tuple[List[str], List[str]]:
 def ncnn_net(param: str, weights: str, threads: int = 1, precision: str = 'fp32'):
     """An ``ncnn.Net`` loaded from ``param`` / ``weights`` with ``threads`` threads
     and the :data:`NCNN_PRECISIONS` flags of ``precision``."""
-    import ncnn
+    from ..deployment.ncnn import cpu_net
     check_runtime('ncnn', precision)
-    net = ncnn.Net()
-    net.opt.num_threads = threads
-    net.opt.use_vulkan_compute = False
-    for flag, value in NCNN_PRECISIONS[precision].items():
-        setattr(net.opt, flag, value)
+    net = cpu_net(threads, precision)
     if net.load_param(param) != 0 or net.load_model(weights) != 0:
         raise RuntimeError(f'ncnn could not load {param} / {weights}')
     return net

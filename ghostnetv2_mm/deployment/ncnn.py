@@ -392,6 +392,34 @@ def sidecar_mismatches(content: Dict, cfg, config_name: str = '') -> Tuple[List[
 
 
 # ---------------------------------------------------------------------------- runner
+#: ncnn ``Option`` flags per precision. ``fp16``: half-precision storage (and
+#: arithmetic where the CPU has it, as on ARMv8.2), the default of ncnn's ``Option``
+#: and so of mobile builds; ``bf16``: bfloat16 storage; ``fp32``: both off.
+_NCNN_OFF = dict(use_fp16_packed=False, use_fp16_storage=False, use_fp16_arithmetic=False,
+                 use_bf16_packed=False, use_bf16_storage=False)
+NCNN_PRECISIONS = {
+    'fp32': dict(_NCNN_OFF),
+    'fp16': dict(_NCNN_OFF, use_fp16_packed=True, use_fp16_storage=True,
+                 use_fp16_arithmetic=True),
+    'bf16': dict(_NCNN_OFF, use_bf16_packed=True, use_bf16_storage=True),
+}
+
+
+def cpu_net(threads: int = 1, precision: str = 'fp32'):
+    """An empty ``ncnn.Net`` set to run on the CPU (no Vulkan) with ``threads``
+    threads in ``precision`` (:data:`NCNN_PRECISIONS`: ncnn's default would pick fp16
+    or bf16 storage on CPUs that have them)."""
+    if precision not in NCNN_PRECISIONS:
+        raise ValueError(f'precision={precision!r}: allowed: {", ".join(NCNN_PRECISIONS)}')
+    ncnn = require('ncnn')
+    net = ncnn.Net()
+    net.opt.use_vulkan_compute = False
+    net.opt.num_threads = threads
+    for flag, value in NCNN_PRECISIONS[precision].items():
+        setattr(net.opt, flag, value)
+    return net
+
+
 class NcnnRunner:
     """An ncnn graph run on the CPU in fp32 (no fp16 / bf16 storage or arithmetic,
     which ncnn would pick by default on CPUs that have them), one image at a time.
@@ -407,19 +435,11 @@ class NcnnRunner:
 
     def __init__(self, param: str, bin: str, input_shape: Sequence[int],
                  outputs: Sequence[Dict], input_blob: str = INPUT_BLOB, threads: int = 1):
-        ncnn = require('ncnn')
         self.input_shape = tuple(int(s) for s in input_shape)
         self.input_blob = input_blob
         self.outputs = [dict(o) for o in outputs]
         self.output_names = [o['name'] for o in self.outputs]
-        self.net = ncnn.Net()
-        opt = self.net.opt
-        opt.use_vulkan_compute = False
-        opt.num_threads = int(threads)
-        for flag in ('use_fp16_packed', 'use_fp16_storage', 'use_fp16_arithmetic',
-                     'use_bf16_storage', 'use_bf16_packed'):
-            if hasattr(opt, flag):
-                setattr(opt, flag, False)
+        self.net = cpu_net(int(threads), 'fp32')
         for path in (param, bin):
             if not os.path.isfile(path):
                 raise UserError(f'{path!r}: no such file')
